@@ -1,0 +1,41 @@
+# Tandem's two commands: `make run` (serve) and `make test` (the whole suite).
+# Both install what they need into .venv on first use and are safe to repeat.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint migrate install
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Tandem needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
+run: migrate
+	$(PY) -m backend.serve
+
+# The test suite talks to the real PostgreSQL and Redis of this machine.
+test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+test: export REDIS_URL ?= redis://127.0.0.1:6379/0
+test: export SECRET_KEY ?= tandem-test-only-secret-key-not-for-production
+test: export REDIS_PREFIX ?= tandem-test
+test: $(STAMP)
+	$(PY) -m ruff check backend tests
+	$(PY) -m mypy
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check backend tests
+	$(PY) -m ruff format --check backend tests
+	$(PY) -m mypy

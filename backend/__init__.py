@@ -1,0 +1,1 @@
+"""Tandem: a collaborative document editor backend speaking the Yjs protocol."""

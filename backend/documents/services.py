@@ -1,0 +1,87 @@
+"""Writes to documents, memberships and accounts."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from backend.documents.errors import InvalidRequest, MemberNotFound
+from backend.documents.models import Document, Membership, Role
+
+SHAREABLE_ROLES = (Role.EDITOR, Role.VIEWER)
+
+
+def user_register(*, username: str, password: str) -> User:
+    """Create an account; the caller has already validated the password's strength."""
+    return User.objects.create_user(username=username, password=password)
+
+
+@transaction.atomic
+def document_create(*, owner: User, title: str) -> Document:
+    return Document.objects.create(owner=owner, title=title)
+
+
+@transaction.atomic
+def document_rename(*, document: Document, title: str) -> Document:
+    document.title = title
+    document.save(update_fields=["title", "updated_at"])
+    return document
+
+
+@transaction.atomic
+def document_delete(*, document: Document) -> None:
+    document.delete()
+
+
+@transaction.atomic
+def member_add(*, document: Document, username: str, role: Role) -> Membership:
+    """Share ``document`` with ``username`` as editor or viewer."""
+    user = _shareable_user(document=document, username=username)
+    _check_shareable_role(role)
+    if Membership.objects.filter(document=document, user=user).exists():
+        raise InvalidRequest(
+            f"{username} is already a member; change their role with PATCH instead.",
+            field="username",
+        )
+    return Membership.objects.create(document=document, user=user, role=role.value)
+
+
+@transaction.atomic
+def member_set_role(*, document: Document, username: str, role: Role) -> Membership:
+    _check_shareable_role(role)
+    membership = _membership(document=document, username=username)
+    membership.role = role.value
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, document: Document, username: str) -> None:
+    _membership(document=document, username=username).delete()
+
+
+def _shareable_user(*, document: Document, username: str) -> User:
+    user = User.objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise InvalidRequest(f"No user named {username!r}.", field="username")
+    if user.pk == document.owner_id:
+        raise InvalidRequest(f"{username} owns this document already.", field="username")
+    return user
+
+
+def _check_shareable_role(role: Role) -> None:
+    if role not in SHAREABLE_ROLES:
+        raise InvalidRequest("A member's role is 'editor' or 'viewer'.", field="role")
+
+
+def _membership(*, document: Document, username: str) -> Membership:
+    membership = (
+        Membership.objects.select_for_update()
+        .filter(document=document, user__username=username)
+        .first()
+    )
+    if membership is None:
+        if document.owner.get_username() == username:
+            raise InvalidRequest("The owner's role cannot be changed or removed.")
+        raise MemberNotFound(f"{username} is not a member of this document.")
+    return membership
