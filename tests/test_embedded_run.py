@@ -4,39 +4,28 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.servers import ROOT, TandemProcess
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _embedded_env(data_dir: Path, port: int) -> dict[str, str]:
-    env = {
+def _embedded_env(data_dir: Path) -> dict[str, str]:
+    return {
         k: v
-        for k, v in os.environ.items()
+        for k, v in {**os.environ, "TANDEM_DATA_DIR": str(data_dir)}.items()
         if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG"}
     }
-    env.update(TANDEM_DATA_DIR=str(data_dir), HOST="127.0.0.1", PORT=str(port))
-    return env
 
 
 @pytest.fixture
 def embedded_server(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    env = _embedded_env(tmp_path, port)
+    env = _embedded_env(tmp_path)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=ROOT,
@@ -44,29 +33,8 @@ def embedded_server(tmp_path: Path) -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "backend.serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1).close()  # noqa: S310
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = process.stdout.read().decode() if process.stdout else ""
-                    pytest.fail(f"embedded server did not start:\n{output}")
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    with TandemProcess(env, log_path=tmp_path / "server.log") as server:
+        yield server.http_url
 
 
 def _post(url: str, body: dict[str, str], token: str | None = None) -> dict[str, str]:
@@ -95,7 +63,7 @@ def test_embedded_server_serves_the_api_with_no_services(
 
 
 def test_production_settings_refuse_to_start_without_secret_key(tmp_path: Path) -> None:
-    env = _embedded_env(tmp_path, 0)
+    env = _embedded_env(tmp_path)
     env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/test"
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
