@@ -110,11 +110,28 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:layer"},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": f"{REDIS_PREFIX}:layer",
+                # One channel per process carries every room's traffic.
+                "capacity": env.int("CHANNEL_CAPACITY", default=10_000),
+                "expiry": 30,
+            },
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Real-time collaboration (backend/collab); see docs/protocol.md.
+WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=1024 * 1024)
+WS_MAX_MESSAGES_PER_SECOND = env.float("WS_MAX_MESSAGES_PER_SECOND", default=200)
+WS_MAX_CONNECTIONS_PER_USER = env.int("WS_MAX_CONNECTIONS_PER_USER", default=50)
+WS_MAX_QUEUED_BYTES = env.int("WS_MAX_QUEUED_BYTES", default=16 * 1024 * 1024)
+WS_MAX_AWARENESS_BYTES = env.int("WS_MAX_AWARENESS_BYTES", default=64 * 1024)
+WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=ALLOWED_HOSTS)
+SNAPSHOT_EVERY = env.int("SNAPSHOT_EVERY", default=500)
+ROOM_IDLE_SECONDS = env.float("ROOM_IDLE_SECONDS", default=5.0)
+LOG_CHECK_SECONDS = env.float("LOG_CHECK_SECONDS", default=3.0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -130,6 +147,13 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+
+# The browser editor's build (frontend/, `make run` builds it): WhiteNoise serves its files at
+# the site root, backend/spa.py answers the app's own routes with its index page.
+FRONTEND_DIST = Path(env.str("FRONTEND_DIST", default=str(BASE_DIR / "frontend" / "dist")))
+WHITENOISE_ROOT = FRONTEND_DIST
+# Vite names built assets `assets/<name>-<hash>.<ext>`: cache those forever.
+WHITENOISE_IMMUTABLE_FILE_TEST = r"^/?assets/.+-[0-9A-Za-z_-]{8,}\.\w+$"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

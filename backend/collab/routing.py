@@ -1,7 +1,23 @@
-"""WebSocket routes."""
+"""WebSocket routes and the handshake middleware stack."""
 
 from __future__ import annotations
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from channels.routing import URLRouter
+from django.conf import settings
+from django.urls import re_path
+
+from backend.collab.consumers import DocumentConsumer
+from backend.collab.middleware import JWTAuthMiddleware, OptionalOriginValidator
+
+websocket_urlpatterns = [
+    re_path(r"^ws/documents/(?P<document_id>[^/?]+)/?$", DocumentConsumer.as_asgi()),
+]
+
+
+def websocket_application() -> Any:
+    """Origin check, then JWT authentication, then the routes."""
+    return OptionalOriginValidator(
+        JWTAuthMiddleware(URLRouter(websocket_urlpatterns)), settings.WS_ALLOWED_ORIGINS
+    )

@@ -35,6 +35,9 @@ class Document(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Sequence number of the last committed update (0: none yet). Taken and raised inside
+    # the transaction that appends updates, so numbers are gap-free across processes.
+    head_seq = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-updated_at"]

@@ -1,0 +1,158 @@
+"""The WebSocket consumer: a thin adapter between a socket and the document's room."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+import weakref
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from backend.collab.close_codes import CloseCode, close_code_for
+from backend.collab.db import in_db_thread
+from backend.collab.fanout import LayerFanout
+from backend.collab.limits import ConnectionCounter, RateLimiter
+from backend.collab.outbox import Outbox
+from backend.collab.room import Room, RoomLimits
+from backend.collab.rooms import RoomRegistry
+from backend.collab.store import DjangoUpdateStore
+from backend.documents.errors import TandemError
+from backend.documents.models import Role
+from backend.documents.permissions import document_access
+
+logger = logging.getLogger(__name__)
+
+_registries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RoomRegistry] = (
+    weakref.WeakKeyDictionary()
+)
+_starting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[RoomRegistry]] = (
+    weakref.WeakKeyDictionary()
+)
+_connections = ConnectionCounter()
+
+
+async def get_registry() -> RoomRegistry:
+    """This process's rooms (one registry per event loop), wired to the channel layer."""
+    loop = asyncio.get_running_loop()
+    if loop in _registries:
+        return _registries[loop]
+    if loop not in _starting:
+        _starting[loop] = loop.create_future()
+        registry = RoomRegistry(
+            store=DjangoUpdateStore(),
+            limits=RoomLimits(
+                snapshot_every=settings.SNAPSHOT_EVERY,
+                max_awareness_state=settings.WS_MAX_AWARENESS_BYTES,
+            ),
+            idle_seconds=settings.ROOM_IDLE_SECONDS,
+            check_seconds=settings.LOG_CHECK_SECONDS,
+        )
+        layer = get_channel_layer()
+        if layer is not None:
+            fanout = LayerFanout(layer, registry.get)
+            await fanout.start()
+            registry.fanout = fanout
+        _registries[loop] = registry
+        _starting[loop].set_result(registry)
+    return await _starting[loop]
+
+
+class SocketPeer:
+    """The room's view of one connection."""
+
+    def __init__(self, outbox: Outbox, *, user_id: int, can_write: bool) -> None:
+        self.outbox = outbox
+        self.user_id: int | None = user_id
+        self.can_write = can_write
+
+    def send(self, frame: bytes) -> None:
+        self.outbox.put(frame)
+
+    def close(self, code: int) -> None:
+        self.outbox.close(code)
+
+
+class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+    """``/ws/documents/<id>``: authenticate, check access, then relay frames to the room."""
+
+    # Rooms share one channel per process (see fanout.py); connections need none.
+    channel_layer_alias = "tandem-connections-use-no-channel"
+
+    room: Room | None = None
+    peer: SocketPeer | None = None
+    user_id: int | None = None
+    disconnected = False
+
+    async def connect(self) -> None:
+        # Accept first: a close code sent before accepting reaches a browser as 1006.
+        await self.accept()
+        code = await self._admit()
+        if code is not None:
+            await self.close(code)
+
+    async def _admit(self) -> int | None:
+        if "auth_error" in self.scope:
+            return int(self.scope["auth_error"])
+        user = self.scope["user"]
+        document_id = self.scope["url_route"]["kwargs"]["document_id"]
+        try:
+            document, role = await in_db_thread(document_access)(user=user, document_id=document_id)
+        except TandemError as error:
+            return close_code_for(error)
+        if not _connections.try_open(user.pk, settings.WS_MAX_CONNECTIONS_PER_USER):
+            return CloseCode.TOO_MANY
+        self.user_id = user.pk
+        self.limiter = RateLimiter(settings.WS_MAX_MESSAGES_PER_SECOND)
+        outbox = Outbox(self._send_frame, self.close, max_bytes=settings.WS_MAX_QUEUED_BYTES)
+        self.outbox_task = asyncio.create_task(outbox.run())
+        self.peer = SocketPeer(outbox, user_id=user.pk, can_write=role.allows(Role.EDITOR))
+        delay = max(0.0, float(self.scope["token_expires_at"]) - time.time())
+        self.expiry = asyncio.get_running_loop().call_later(
+            delay, self.peer.close, CloseCode.UNAUTHENTICATED
+        )
+        registry = await get_registry()
+        try:
+            room = await registry.acquire(uuid.UUID(str(document.pk)))
+        except TandemError as error:
+            return close_code_for(error)
+        except Exception:
+            logger.exception("could not load document %s", document.pk)
+            return CloseCode.TRY_AGAIN_LATER
+        if self.disconnected:
+            registry.release(room)
+            return None
+        self.room = room
+        room.join(self.peer)
+        return None
+
+    async def _send_frame(self, frame: bytes) -> None:
+        await self.send(bytes_data=frame)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.room is None or self.peer is None:
+            return
+        if bytes_data is None:
+            self.peer.close(CloseCode.MALFORMED)
+        elif len(bytes_data) > settings.WS_MAX_MESSAGE_BYTES:
+            self.peer.close(CloseCode.TOO_BIG)
+        elif not self.limiter.allow():
+            self.peer.close(CloseCode.TOO_MANY)
+        else:
+            self.room.receive(self.peer, bytes_data)
+
+    async def disconnect(self, code: int) -> None:
+        self.disconnected = True
+        if self.peer is None:
+            return
+        self.expiry.cancel()
+        self.peer.outbox.close(CloseCode.NORMAL)
+        self.outbox_task.cancel()
+        if self.user_id is not None:
+            _connections.close(self.user_id)
+        if self.room is not None:
+            self.room.leave(self.peer)
+            (await get_registry()).release(self.room)

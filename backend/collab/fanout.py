@@ -1,0 +1,133 @@
+"""Cross-process fan-out over the Channels layer: one channel and one group join per room.
+
+The layer is at-most-once: a lost message only delays an update until the room's periodic
+log check (or the next update's sequence number) reveals the gap and the room fetches the
+missing rows from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, Literal, TypedDict
+
+from channels.layers import BaseChannelLayer
+
+logger = logging.getLogger(__name__)
+
+
+class RoomUpdateMessage(TypedDict):
+    """``room.update`` -> handled by rooms as ``remote_update``."""
+
+    type: Literal["room.update"]
+    document: str
+    seq: int
+    update: bytes
+    origin: str
+
+
+class RoomAwarenessMessage(TypedDict):
+    """``room.awareness`` -> handled by rooms as ``remote_awareness``."""
+
+    type: Literal["room.awareness"]
+    document: str
+    frame: bytes
+    origin: str
+
+
+def group_name(document_id: uuid.UUID) -> str:
+    return f"tandem.doc.{document_id.hex}"
+
+
+class LayerFanout:
+    """Publishes in order from one sender task; dispatches received messages to rooms."""
+
+    def __init__(self, layer: BaseChannelLayer, find_room: Callable[[uuid.UUID], Any]) -> None:
+        self.layer = layer
+        self.find_room = find_room
+        self.origin = uuid.uuid4().hex
+        self.channel = ""
+        self._outgoing: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.channel = await self.layer.new_channel()
+        self._tasks = [
+            asyncio.create_task(self._send_loop(), name="fanout sender"),
+            asyncio.create_task(self._receive_loop(), name="fanout receiver"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def publish_update(self, document_id: uuid.UUID, seq: int, update: bytes) -> None:
+        message: RoomUpdateMessage = {
+            "type": "room.update",
+            "document": str(document_id),
+            "seq": seq,
+            "update": update,
+            "origin": self.origin,
+        }
+        self._outgoing.put_nowait((group_name(document_id), dict(message)))
+
+    def publish_awareness(self, document_id: uuid.UUID, frame: bytes) -> None:
+        message: RoomAwarenessMessage = {
+            "type": "room.awareness",
+            "document": str(document_id),
+            "frame": frame,
+            "origin": self.origin,
+        }
+        self._outgoing.put_nowait((group_name(document_id), dict(message)))
+
+    async def subscribe(self, document_id: uuid.UUID) -> None:
+        try:
+            await self.layer.group_add(group_name(document_id), self.channel)
+        except Exception:
+            logger.exception("could not join the group of %s; the log check covers", document_id)
+
+    async def unsubscribe(self, document_id: uuid.UUID) -> None:
+        try:
+            await self.layer.group_discard(group_name(document_id), self.channel)
+        except Exception:
+            logger.exception("could not leave the group of %s", document_id)
+
+    async def _send_loop(self) -> None:
+        while True:
+            group, message = await self._outgoing.get()
+            try:
+                await self.layer.group_send(group, message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("channel layer send failed; receivers repair from the log")
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("channel layer receive failed; retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("origin") == self.origin:
+            return
+        try:
+            room = self.find_room(uuid.UUID(str(message["document"])))
+        except (KeyError, ValueError):
+            logger.warning("dropped a channel layer message without a valid document id")
+            return
+        if room is None:
+            return
+        if message.get("type") == "room.update":
+            room.remote_update(int(message["seq"]), message.get("update"))
+        elif message.get("type") == "room.awareness":
+            room.remote_awareness(bytes(message["frame"]))

@@ -1,0 +1,49 @@
+"""The durable update log and snapshots of each document's Yjs state."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from backend.documents.models import Document
+
+
+class DocumentUpdate(models.Model):
+    """One accepted Yjs update, numbered per document from 1 without gaps."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="updates")
+    seq = models.BigIntegerField()
+    update = models.BinaryField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "seq"], name="unique_update_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.seq}"
+
+
+class DocumentSnapshot(models.Model):
+    """The full Yjs state of a document as of update ``seq`` (``encodeStateAsUpdate``)."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="snapshots")
+    seq = models.BigIntegerField()
+    state = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "seq"], name="unique_snapshot_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}@{self.seq}"

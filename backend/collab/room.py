@@ -1,0 +1,408 @@
+"""One open document in one process: the authoritative pycrdt Doc and its connections.
+
+The room is transport-free: it serves anything that fits ``Peer`` and persists through an
+``UpdateStore``; cross-replica traffic goes through an optional ``Fanout``. One asyncio task
+(the worker) owns the Doc: every write, every read of document state for a client, and every
+update from another replica passes through its queue, in order. Writes that arrive together
+are committed in one transaction (group commit) and only then broadcast and acknowledged, so
+whatever a client receives is already durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pycrdt import Doc
+
+from backend.collab import protocol
+from backend.collab.awareness import AwarenessStates
+from backend.collab.close_codes import CloseCode
+from backend.collab.store import UpdateStore
+from backend.collab.update_log import LoadedLog, PendingWrite, StoredUpdate
+from backend.documents.errors import DocumentNotFound
+
+logger = logging.getLogger(__name__)
+
+VIEWER_DENIED = "read-only: you are a viewer of this document"
+
+
+class Peer(Protocol):
+    """What a room needs of a connection. Both methods return at once, never raise."""
+
+    user_id: int | None
+    can_write: bool
+
+    def send(self, frame: bytes) -> None: ...
+
+    def close(self, code: int) -> None: ...
+
+
+class Fanout(Protocol):
+    """Carries committed updates and awareness to the same room in other processes."""
+
+    def publish_update(self, document_id: uuid.UUID, seq: int, update: bytes) -> None: ...
+
+    def publish_awareness(self, document_id: uuid.UUID, frame: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class RoomLimits:
+    snapshot_every: int = 500
+    max_awareness_state: int = 64 * 1024
+    max_awareness_clients: int = 8
+    max_batch: int = 256
+
+
+@dataclass
+class Connection:
+    peer: Peer
+    tandem: bool = False
+    client_ids: set[int] = field(default_factory=set)
+    denied: bool = False
+
+
+@dataclass(frozen=True)
+class _Write:
+    conn: Connection
+    update: bytes
+
+
+@dataclass(frozen=True)
+class _Call:
+    """Run ``action`` on the worker, between write batches (the Doc equals the log)."""
+
+    action: Callable[[], object]
+
+
+@dataclass(frozen=True)
+class _Remote:
+    seq: int
+    update: bytes | None  # None: only a hint that the head moved (check the log)
+
+
+_Op = _Write | _Call | _Remote
+
+
+def apply_update(doc: Doc[Any], update: bytes) -> bool:
+    """Apply ``update``; True when it changed the Doc. Raises ValueError on bad bytes."""
+    if update == protocol.EMPTY_UPDATE:
+        return False
+    changed = False
+
+    def mark(_event: object) -> None:
+        nonlocal changed
+        changed = True
+
+    subscription = doc.observe(mark)
+    try:
+        doc.apply_update(update)
+    finally:
+        doc.unobserve(subscription)
+    return changed
+
+
+def doc_from_log(log: LoadedLog) -> Doc[Any]:
+    doc: Doc[Any] = Doc()
+    if log.snapshot:
+        doc.apply_update(log.snapshot)
+    for row in log.updates:
+        doc.apply_update(row.update)
+    return doc
+
+
+class Room:
+    def __init__(
+        self,
+        document_id: uuid.UUID,
+        *,
+        store: UpdateStore,
+        fanout: Fanout | None = None,
+        limits: RoomLimits | None = None,
+        on_dead: Callable[[Room], None] | None = None,
+    ) -> None:
+        self.document_id = document_id
+        self.store = store
+        self.fanout = fanout
+        self.limits = limits or RoomLimits()
+        self.on_dead = on_dead
+        self.doc: Doc[Any] = Doc()
+        self.head = 0
+        self.snapshot_seq = 0
+        self.connections: dict[Peer, Connection] = {}
+        self.awareness = AwarenessStates()
+        self.dead = False
+        self._queue: asyncio.Queue[_Op] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def load(self) -> None:
+        log = await self.store.load(self.document_id)
+        self.doc = doc_from_log(log)
+        self.head, self.snapshot_seq = log.head, log.snapshot_seq
+        self._worker = asyncio.create_task(self._work(), name=f"room {self.document_id}")
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed and delivered."""
+        if self._worker is None or self._worker.done():
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Call(lambda: None if done.done() else done.set_result(None)))
+        await asyncio.wait({done, self._worker}, return_when=asyncio.FIRST_COMPLETED)
+
+    async def close(self) -> None:
+        """Flush, store a final snapshot, stop the worker."""
+        await self.flush()
+        if not self.dead and self.head > self.snapshot_seq:
+            await self._snapshot()
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
+    # --- connections ---------------------------------------------------------------------
+
+    def join(self, peer: Peer) -> None:
+        conn = Connection(peer)
+        self.connections[peer] = conn
+        self._queue.put_nowait(_Call(lambda: self._greet(conn)))
+
+    def leave(self, peer: Peer) -> None:
+        conn = self.connections.pop(peer, None)
+        if conn is not None and conn.client_ids:
+            self._relay_awareness(self.awareness.remove(conn.client_ids), sender=None)
+
+    def receive(self, peer: Peer, frame: bytes) -> None:
+        """Handle one frame from ``peer``; a malformed one closes that peer with 4400."""
+        conn = self.connections.get(peer)
+        if conn is None or self.dead:
+            return
+        try:
+            message = protocol.parse(frame, max_awareness_state=self.limits.max_awareness_state)
+        except protocol.MalformedMessage as exc:
+            logger.info("closing a connection to %s: %s", self.document_id, exc)
+            peer.close(CloseCode.MALFORMED)
+            return
+        self._dispatch(conn, message)
+
+    def _dispatch(self, conn: Connection, message: protocol.Message) -> None:
+        if isinstance(message, protocol.SyncUpdate):
+            if conn.peer.can_write:
+                self._queue.put_nowait(_Write(conn, message.update))
+            elif not conn.denied:
+                conn.denied = True
+                conn.peer.send(protocol.permission_denied(VIEWER_DENIED))
+        elif isinstance(message, protocol.SyncStep1):
+            state_vector = message.state_vector
+            self._queue.put_nowait(_Call(lambda: self._answer_step1(conn, state_vector)))
+        elif isinstance(message, protocol.AwarenessUpdate):
+            self._receive_awareness(conn, message)
+        elif isinstance(message, protocol.QueryAwareness):
+            conn.peer.send(protocol.awareness(self.awareness.present()))
+        elif isinstance(message, protocol.Hello):
+            since = message.since
+            self._queue.put_nowait(_Call(lambda: self._start_replay(conn, since)))
+
+    # --- from other processes ------------------------------------------------------------
+
+    def remote_update(self, seq: int, update: bytes | None) -> None:
+        """A committed update (or a head hint) from another process or the REST API."""
+        if not self.dead:
+            self._queue.put_nowait(_Remote(seq, update))
+
+    def remote_awareness(self, frame: bytes) -> None:
+        try:
+            message = protocol.parse(frame, max_awareness_state=self.limits.max_awareness_state)
+        except protocol.MalformedMessage:
+            logger.warning("dropped a malformed awareness frame from another replica")
+            return
+        if isinstance(message, protocol.AwarenessUpdate):
+            accepted = self.awareness.apply(message.entries)
+            if accepted:
+                self._broadcast(protocol.awareness(accepted), protocol.awareness(accepted))
+
+    # --- awareness -----------------------------------------------------------------------
+
+    def _receive_awareness(self, conn: Connection, message: protocol.AwarenessUpdate) -> None:
+        for entry in message.entries:
+            if not entry.removed:
+                conn.client_ids.add(entry.client_id)
+        if len(conn.client_ids) > self.limits.max_awareness_clients:
+            conn.peer.close(CloseCode.MALFORMED)
+            return
+        self._relay_awareness(self.awareness.apply(message.entries), sender=conn)
+
+    def _relay_awareness(
+        self, entries: list[protocol.AwarenessEntry], sender: Connection | None
+    ) -> None:
+        if not entries:
+            return
+        frame = protocol.awareness(entries)
+        for conn in list(self.connections.values()):
+            if conn is not sender:
+                conn.peer.send(frame)
+        if self.fanout is not None:
+            self.fanout.publish_awareness(self.document_id, frame)
+
+    # --- the worker ----------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < self.limits.max_batch:
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._process(batch)
+            except asyncio.CancelledError:
+                raise
+            except DocumentNotFound:
+                self._die(CloseCode.NOT_FOUND, "the document was deleted")
+                return
+            except Exception:
+                logger.exception("room %s cannot commit; closing it", self.document_id)
+                self._die(CloseCode.TRY_AGAIN_LATER, "storage failed")
+                return
+
+    async def _process(self, batch: list[_Op]) -> None:
+        writes: list[_Write] = []
+        for op in batch:
+            if isinstance(op, _Write):
+                writes.append(op)
+                continue
+            await self._commit(writes)
+            writes = []
+            if isinstance(op, _Call):
+                result = op.action()
+                if asyncio.iscoroutine(result):
+                    await result
+            else:
+                await self._apply_remote(op)
+        await self._commit(writes)
+
+    async def _commit(self, writes: list[_Write]) -> None:
+        if not writes:
+            return
+        outcomes = [self._apply_client_update(write) for write in writes]
+        durable = [w for w, changed in zip(writes, outcomes, strict=True) if changed]
+        if durable:
+            previous = await self.store.append(
+                self.document_id,
+                [PendingWrite(w.update, w.conn.peer.user_id) for w in durable],
+            )
+            if previous > self.head:
+                await self._catch_up(previous)
+            self.head = previous + len(durable)
+        seq = self.head - len(durable)
+        for write, changed in zip(writes, outcomes, strict=True):
+            if changed:
+                seq += 1
+                self._deliver(seq, write.update, sender=write.conn)
+            if write.conn.tandem and changed is not None:
+                write.conn.peer.send(protocol.tandem_ack(seq if changed else self.head))
+        if self.head - self.snapshot_seq >= self.limits.snapshot_every:
+            await self._snapshot()
+
+    def _apply_client_update(self, write: _Write) -> bool | None:
+        """True: applied; False: changed nothing; None: rejected (the peer is closed)."""
+        try:
+            return apply_update(self.doc, write.update)
+        except ValueError as exc:
+            logger.info("rejected an update to %s: %s", self.document_id, exc)
+        except BaseException as exc:  # pycrdt/yrs panics raise PanicException (BaseException)
+            if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
+                raise
+            logger.warning("pycrdt panicked on an update to %s: %r", self.document_id, exc)
+        write.conn.peer.close(CloseCode.MALFORMED)
+        return None
+
+    async def _apply_remote(self, op: _Remote) -> None:
+        if op.seq <= self.head:
+            return
+        if op.seq == self.head + 1 and op.update is not None:
+            self._apply_committed(StoredUpdate(op.seq, op.update))
+        else:
+            await self._catch_up(op.seq)
+
+    async def _catch_up(self, upto: int | None = None) -> None:
+        """Fetch and apply committed updates this room has not seen (gap repair)."""
+        for row in await self.store.updates_after(self.document_id, self.head, upto):
+            self._apply_committed(row)
+
+    def _apply_committed(self, row: StoredUpdate) -> None:
+        apply_update(self.doc, row.update)
+        self.head = row.seq
+        self._deliver(row.seq, row.update, sender=None, publish=False)
+
+    def _deliver(
+        self, seq: int, update: bytes, *, sender: Connection | None, publish: bool = True
+    ) -> None:
+        plain = tandem = b""
+        for conn in list(self.connections.values()):
+            if conn is sender:
+                continue
+            if conn.tandem:
+                tandem = tandem or protocol.tandem_update(seq, update)
+                conn.peer.send(tandem)
+            else:
+                plain = plain or protocol.sync_update(update)
+                conn.peer.send(plain)
+        if publish and self.fanout is not None:
+            self.fanout.publish_update(self.document_id, seq, update)
+
+    def _broadcast(self, plain: bytes, tandem: bytes) -> None:
+        for conn in list(self.connections.values()):
+            conn.peer.send(tandem if conn.tandem else plain)
+
+    async def check_log(self) -> None:
+        """Catch up with the log if another process committed updates we missed."""
+        head = await self.store.head(self.document_id)
+        if head > self.head:
+            self._queue.put_nowait(_Remote(head, None))
+
+    async def _snapshot(self) -> None:
+        seq, state = self.head, self.doc.get_update()
+        await self.store.save_snapshot(self.document_id, seq, state)
+        self.snapshot_seq = seq
+
+    def _greet(self, conn: Connection) -> None:
+        if conn.peer not in self.connections:
+            return
+        conn.peer.send(protocol.sync_step1(self.doc.get_state()))
+        present = self.awareness.present()
+        if present:
+            conn.peer.send(protocol.awareness(present))
+
+    def _answer_step1(self, conn: Connection, state_vector: bytes) -> None:
+        if conn.peer not in self.connections:
+            return
+        try:
+            update = self.doc.get_update(state_vector)
+        except ValueError:
+            conn.peer.close(CloseCode.MALFORMED)
+            return
+        conn.peer.send(protocol.sync_step2(update))
+
+    async def _start_replay(self, conn: Connection, since: int) -> None:
+        if conn.peer not in self.connections:
+            return
+        if since < self.head:
+            for row in await self.store.updates_after(self.document_id, since, self.head):
+                conn.peer.send(protocol.tandem_update(row.seq, row.update))
+        conn.tandem = True
+        conn.peer.send(protocol.tandem_head(self.head))
+
+    def _die(self, code: int, reason: str) -> None:
+        """Stop serving: close every connection so clients reconnect and resync."""
+        logger.warning("room %s closes all connections (%s)", self.document_id, reason)
+        self.dead = True
+        for conn in list(self.connections.values()):
+            conn.peer.close(code)
+        self.connections.clear()
+        if self.on_dead is not None:
+            self.on_dead(self)

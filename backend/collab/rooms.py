@@ -1,0 +1,167 @@
+"""The rooms of one process: at most one per document, loaded once, unloaded when idle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from backend.collab.room import Fanout, Room, RoomLimits
+from backend.collab.store import UpdateStore
+
+logger = logging.getLogger(__name__)
+
+
+class Subscriptions(Fanout, Protocol):
+    """A fan-out that rooms join and leave by document."""
+
+    async def subscribe(self, document_id: uuid.UUID) -> None: ...
+
+    async def unsubscribe(self, document_id: uuid.UUID) -> None: ...
+
+
+class RoomRegistry:
+    """Hands out the room of a document, creating it on first use.
+
+    The room's future is registered before the first ``await``, so two connections opening
+    the same document at once share one room. An idle room is unloaded after
+    ``idle_seconds`` and only after its final flush; a connection arriving meanwhile waits
+    for the unload and then gets a freshly loaded room.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: UpdateStore,
+        fanout: Subscriptions | None = None,
+        limits: RoomLimits | None = None,
+        idle_seconds: float = 5.0,
+        check_seconds: float = 3.0,
+    ) -> None:
+        self.store = store
+        self.fanout = fanout
+        self.limits = limits or RoomLimits()
+        self.idle_seconds = idle_seconds
+        self.check_seconds = check_seconds
+        self._rooms: dict[uuid.UUID, asyncio.Future[Room]] = {}
+        self._unloading: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._idle_timers: dict[uuid.UUID, asyncio.TimerHandle] = {}
+        self._checker: asyncio.Task[None] | None = None
+
+    def get(self, document_id: uuid.UUID) -> Room | None:
+        """The loaded room of a document, if this process has one."""
+        future = self._rooms.get(document_id)
+        if future is None or not future.done() or future.exception() is not None:
+            return None
+        return future.result()
+
+    @property
+    def rooms(self) -> list[Room]:
+        return [room for key in list(self._rooms) if (room := self.get(key)) is not None]
+
+    async def acquire(self, document_id: uuid.UUID) -> Room:
+        while True:
+            unloading = self._unloading.get(document_id)
+            if unloading is not None:
+                await asyncio.shield(unloading)
+                continue
+            timer = self._idle_timers.pop(document_id, None)
+            if timer is not None:
+                timer.cancel()
+            future = self._rooms.get(document_id)
+            if future is None:
+                future = asyncio.get_running_loop().create_future()
+                self._rooms[document_id] = future
+                await self._load(document_id, future)
+            room = await asyncio.shield(future)
+            if not room.dead:
+                self._ensure_checker()
+                return room
+
+    async def _load(self, document_id: uuid.UUID, future: asyncio.Future[Room]) -> None:
+        room = Room(
+            document_id,
+            store=self.store,
+            fanout=self.fanout,
+            limits=self.limits,
+            on_dead=self._forget,
+        )
+        try:
+            if self.fanout is not None:
+                await self.fanout.subscribe(document_id)
+            await room.load()
+        except BaseException as exc:
+            self._rooms.pop(document_id, None)
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # marked retrieved; every waiter re-raises it
+            raise
+        future.set_result(room)
+
+    def release(self, room: Room) -> None:
+        """Called after a connection left; schedules the unload of an empty room."""
+        if room.connections or room.dead or self.get(room.document_id) is not room:
+            return
+        loop = asyncio.get_running_loop()
+        timer = self._idle_timers.pop(room.document_id, None)
+        if timer is not None:
+            timer.cancel()
+        self._idle_timers[room.document_id] = loop.call_later(
+            self.idle_seconds, self._start_unload, room
+        )
+
+    def _start_unload(self, room: Room) -> None:
+        self._idle_timers.pop(room.document_id, None)
+        if room.connections or self.get(room.document_id) is not room:
+            return
+        task = asyncio.create_task(self._unload(room), name=f"unload {room.document_id}")
+        self._unloading[room.document_id] = task
+
+    async def _unload(self, room: Room) -> None:
+        try:
+            await room.close()
+        except Exception:
+            logger.exception("final flush of room %s failed", room.document_id)
+        finally:
+            self._rooms.pop(room.document_id, None)
+            self._unloading.pop(room.document_id, None)
+            if self.fanout is not None:
+                await self.fanout.unsubscribe(room.document_id)
+
+    def _forget(self, room: Room) -> None:
+        if self.get(room.document_id) is room:
+            self._rooms.pop(room.document_id, None)
+
+    async def close(self) -> None:
+        """Flush and unload every room (process shutdown)."""
+        for timer in self._idle_timers.values():
+            timer.cancel()
+        self._idle_timers.clear()
+        await asyncio.gather(*(self._unload(room) for room in self.rooms))
+        if self._checker is not None:
+            self._checker.cancel()
+
+    def _ensure_checker(self) -> None:
+        if self.check_seconds > 0 and (self._checker is None or self._checker.done()):
+            self._checker = asyncio.create_task(self._check_forever(), name="room log check")
+
+    async def _check_forever(self) -> None:
+        """Repair gaps the channel layer left, and re-join groups Redis may have lost."""
+        while self._rooms:
+            await asyncio.sleep(self.check_seconds)
+            for room in self.rooms:
+                await self._guarded(room.check_log)
+                if self.fanout is not None:
+                    await self.fanout.subscribe(room.document_id)
+
+    async def _guarded(self, check: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await check()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("room log check failed; retrying on the next tick")

@@ -1,0 +1,64 @@
+"""Where rooms keep their updates: the persistence interface and its database implementation.
+
+The room talks only to ``UpdateStore``; ``DjangoUpdateStore`` runs the synchronous log
+functions of ``update_log`` through ``database_sync_to_async`` so the event loop never
+blocks on the database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from backend.collab import update_log
+from backend.collab.db import in_db_thread
+from backend.collab.update_log import LoadedLog, PendingWrite, StoredUpdate
+
+
+class UpdateStore(ABC):
+    """The durable log of one deployment: every method is safe to call concurrently."""
+
+    @abstractmethod
+    async def load(self, document_id: uuid.UUID) -> LoadedLog:
+        """The latest snapshot and every update after it."""
+
+    @abstractmethod
+    async def append(self, document_id: uuid.UUID, writes: Sequence[PendingWrite]) -> int:
+        """Commit ``writes`` in one transaction; returns the head sequence before them.
+
+        The writes get the sequence numbers ``head + 1 ... head + len(writes)``.
+        """
+
+    @abstractmethod
+    async def updates_after(
+        self, document_id: uuid.UUID, seq: int, upto: int | None = None
+    ) -> list[StoredUpdate]:
+        """Updates with ``seq < n <= upto`` (all after ``seq`` when ``upto`` is None)."""
+
+    @abstractmethod
+    async def head(self, document_id: uuid.UUID) -> int:
+        """The sequence number of the document's last committed update."""
+
+    @abstractmethod
+    async def save_snapshot(self, document_id: uuid.UUID, seq: int, state: bytes) -> None:
+        """Store the full state as of ``seq``; storing the same ``seq`` twice is harmless."""
+
+
+class DjangoUpdateStore(UpdateStore):
+    async def load(self, document_id: uuid.UUID) -> LoadedLog:
+        return await in_db_thread(update_log.load)(document_id)
+
+    async def append(self, document_id: uuid.UUID, writes: Sequence[PendingWrite]) -> int:
+        return await in_db_thread(update_log.append)(document_id, list(writes))
+
+    async def updates_after(
+        self, document_id: uuid.UUID, seq: int, upto: int | None = None
+    ) -> list[StoredUpdate]:
+        return await in_db_thread(update_log.updates_after)(document_id, seq, upto)
+
+    async def head(self, document_id: uuid.UUID) -> int:
+        return await in_db_thread(update_log.head)(document_id)
+
+    async def save_snapshot(self, document_id: uuid.UUID, seq: int, state: bytes) -> None:
+        await in_db_thread(update_log.save_snapshot)(document_id, seq, state)

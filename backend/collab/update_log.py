@@ -1,0 +1,111 @@
+"""The durable update log in the database: append with gap-free sequence numbers, read back.
+
+Synchronous functions: rooms call them through ``store.DjangoUpdateStore``; REST views
+call them directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from backend.collab.models import DocumentSnapshot, DocumentUpdate
+from backend.documents.errors import DocumentNotFound
+from backend.documents.models import Document
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    update: bytes
+    author_id: int | None
+
+
+@dataclass(frozen=True)
+class StoredUpdate:
+    seq: int
+    update: bytes
+
+
+@dataclass(frozen=True)
+class LoadedLog:
+    snapshot: bytes | None
+    snapshot_seq: int
+    updates: list[StoredUpdate]
+
+    @property
+    def head(self) -> int:
+        return self.updates[-1].seq if self.updates else self.snapshot_seq
+
+
+def append(document_id: uuid.UUID, writes: list[PendingWrite]) -> int:
+    """Commit ``writes`` under the document row's lock; returns the head before them."""
+    with transaction.atomic():
+        head = (
+            Document.objects.select_for_update()
+            .filter(pk=document_id)
+            .values_list("head_seq", flat=True)
+            .first()
+        )
+        if head is None:
+            raise DocumentNotFound
+        DocumentUpdate.objects.bulk_create(
+            DocumentUpdate(
+                document_id=document_id,
+                seq=head + i,
+                update=write.update,
+                author_id=write.author_id,
+            )
+            for i, write in enumerate(writes, start=1)
+        )
+        Document.objects.filter(pk=document_id).update(
+            head_seq=F("head_seq") + len(writes), updated_at=timezone.now()
+        )
+    return int(head)
+
+
+def head(document_id: uuid.UUID) -> int:
+    value = Document.objects.filter(pk=document_id).values_list("head_seq", flat=True).first()
+    if value is None:
+        raise DocumentNotFound
+    return int(value)
+
+
+def updates_after(document_id: uuid.UUID, seq: int, upto: int | None = None) -> list[StoredUpdate]:
+    rows = DocumentUpdate.objects.filter(document_id=document_id, seq__gt=seq)
+    if upto is not None:
+        rows = rows.filter(seq__lte=upto)
+    return [
+        StoredUpdate(seq=s, update=bytes(u))
+        for s, u in rows.order_by("seq").values_list("seq", "update")
+    ]
+
+
+def load(document_id: uuid.UUID, upto: int | None = None) -> LoadedLog:
+    """The latest snapshot at or before ``upto`` (or the head) and the updates after it."""
+    snapshots = DocumentSnapshot.objects.filter(document_id=document_id)
+    if upto is not None:
+        snapshots = snapshots.filter(seq__lte=upto)
+    snapshot = snapshots.order_by("-seq").values_list("seq", "state").first()
+    snapshot_seq, state = (int(snapshot[0]), bytes(snapshot[1])) if snapshot else (0, None)
+    return LoadedLog(
+        snapshot=state,
+        snapshot_seq=snapshot_seq,
+        updates=updates_after(document_id, snapshot_seq, upto),
+    )
+
+
+def save_snapshot(document_id: uuid.UUID, seq: int, state: bytes) -> None:
+    try:
+        with transaction.atomic():
+            DocumentSnapshot.objects.create(document_id=document_id, seq=seq, state=state)
+    except IntegrityError:
+        # Another replica stored this sequence number's snapshot first, or the document
+        # was deleted meanwhile: either way there is nothing left to do.
+        logger.debug("snapshot %s@%s already stored or document gone", document_id, seq)

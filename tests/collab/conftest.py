@@ -1,0 +1,85 @@
+"""Fixtures for real-time tests: a real server process and Yjs clients connected to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+from backend.documents.models import Document, Role
+from tests.collab.yclient import YClient
+from tests.factories import make_document, make_user, share, token_for
+from tests.servers import TandemProcess, server_env
+
+
+@pytest.fixture
+def server_overrides() -> dict[str, str]:
+    """Environment overrides for the server process; tests override this fixture."""
+    return {}
+
+
+@pytest.fixture
+def server(
+    transactional_db: None, tmp_path: Path, server_overrides: dict[str, str]
+) -> Iterator[TandemProcess]:
+    env = server_env(ROOM_IDLE_SECONDS="0.2", LOG_CHECK_SECONDS="0.5", **server_overrides)
+    with TandemProcess(env, log_path=tmp_path / "server.log") as process:
+        yield process
+
+
+class Scene:
+    """A document with an owner, an editor and a viewer, and a way to open clients."""
+
+    def __init__(self, server: TandemProcess) -> None:
+        self.server = server
+        self.owner = make_user(username="owner")
+        self.editor = make_user(username="editor")
+        self.viewer = make_user(username="viewer")
+        self.document: Document = make_document(owner=self.owner)
+        share(self.document, self.editor, Role.EDITOR)
+        share(self.document, self.viewer, Role.VIEWER)
+        self.clients: list[YClient] = []
+
+    def url(
+        self,
+        user: Any = None,
+        *,
+        token: str | None = None,
+        document: Any = None,
+        slash: bool = False,
+    ) -> str:
+        token = token if token is not None else token_for(user or self.owner)
+        document_id = document if document is not None else self.document.id
+        return (
+            f"{self.server.ws_url}/ws/documents/{document_id}{'/' if slash else ''}?token={token}"
+        )
+
+    async def client(
+        self, user: Any = None, *, hello: int | None = None, wait: bool = True, **url_args: Any
+    ) -> YClient:
+        client = YClient(self.url(user, **url_args))
+        self.clients.append(client)
+        await client.connect(hello=hello)
+        if wait:
+            await client.synced.wait()
+        return client
+
+
+@pytest.fixture
+async def scene(server: TandemProcess) -> AsyncIterator[Scene]:
+    made = await sync_to_async(Scene)(server)
+    yield made
+    for client in made.clients:
+        await client.close()
+    # The ORM calls of this test ran in asgiref's thread: close its connection there.
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def db_call() -> Callable[..., Any]:
+    """Run a synchronous ORM function from an async test."""
+    return lambda fn, *args, **kwargs: sync_to_async(fn)(*args, **kwargs)
