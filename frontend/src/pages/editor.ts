@@ -1,0 +1,281 @@
+/** The editor at /d/<id>: TipTap on the shared Y.XmlFragment "default", live over y-websocket. */
+
+import { Editor } from '@tiptap/core'
+import Collaboration from '@tiptap/extension-collaboration'
+import CollaborationCaret from '@tiptap/extension-collaboration-caret'
+import { Placeholder } from '@tiptap/extensions'
+import StarterKit from '@tiptap/starter-kit'
+
+import { ApiError, api, type DocumentRow, type Role } from '../api'
+import { colorFor } from '../colors'
+import { DocumentConnection } from '../connection'
+import { h, icon, replaceChildren } from '../dom'
+import type { Page } from '../main'
+import { accessToken, session } from '../session'
+import { describeStatus, type StatusFacts } from '../status'
+import { dialog } from '../ui/dialog'
+import { historyPanel, type HistoryPanel } from '../ui/historyPanel'
+import { ICONS } from '../ui/icons'
+import { presenceBar } from '../ui/presence'
+import { openShareDialog } from '../ui/share'
+import { toast } from '../ui/toast'
+import { toolbar } from '../ui/toolbar'
+import { accountMenu } from '../ui/topbar'
+import { roleBadge } from './documents'
+
+const ROLE_POLL_MS = 30_000
+
+export function editorPage(documentId: string): Page {
+  const element = h('div', { class: 'shell editor-shell' },
+    h('main', { class: 'centered' }, h('p', { class: 'muted loading', role: 'status' }, 'Opening the document…')))
+  let teardown: (() => void) | null = null
+  let destroyed = false
+
+  void (async () => {
+    let doc: DocumentRow
+    try {
+      doc = await api.document(documentId)
+    } catch (e) {
+      if (destroyed) return
+      const missing = e instanceof ApiError && e.status === 404
+      replaceChildren(element, h('main', { class: 'centered' },
+        h('div', { class: 'card narrow' },
+          h('h1', {}, missing ? 'Document not found' : 'Could not open the document'),
+          h('p', { class: 'muted' }, missing ? 'It does not exist, or it has not been shared with you.' : e instanceof Error ? e.message : ''),
+          h('a', { href: '/', class: 'button primary', 'data-link': true }, 'Back to your documents'))))
+      return
+    }
+    const token = await accessToken()
+    if (destroyed || !token) return
+    teardown = mountEditor(element, doc, token)
+  })()
+
+  return {
+    title: 'Document',
+    element,
+    destroy() {
+      destroyed = true
+      teardown?.()
+    },
+  }
+}
+
+function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => void {
+  const name = session()?.username ?? 'Someone'
+  let role: Role = doc.role
+  let title = doc.title
+  const canEdit = (): boolean => role !== 'viewer'
+  document.title = `${title} · Tandem`
+
+  const statusPill = h('div', { class: 'status', role: 'status', 'aria-live': 'polite', 'data-state': 'connecting' },
+    h('span', { class: 'status-dot', 'aria-hidden': 'true' }), h('span', { class: 'status-label' }, 'Connecting…'))
+  const renderStatus = (facts: StatusFacts): void => {
+    const view = describeStatus(facts)
+    statusPill.dataset.state = view.state
+    statusPill.title = view.detail
+    statusPill.querySelector('.status-label')!.textContent = view.label
+  }
+
+  const connection = new DocumentConnection(doc.id, token, {
+    change: renderStatus,
+    denied: () => void refreshRole(),
+  })
+
+  const surface = h('div', { class: 'paper' })
+  const editor = new Editor({
+    element: surface,
+    editable: canEdit(),
+    extensions: [
+      StarterKit.configure({
+        undoRedo: false,
+        heading: { levels: [1, 2, 3] },
+        link: { openOnClick: false, autolink: true, defaultProtocol: 'https', protocols: ['http', 'https', 'mailto'] },
+      }),
+      Placeholder.configure({ placeholder: () => (canEdit() ? 'Start writing…' : 'This document is empty.') }),
+      Collaboration.configure({ document: connection.doc, field: 'default' }),
+      CollaborationCaret.configure({ provider: connection.provider, user: { name, color: colorFor(name) } }),
+    ],
+    editorProps: {
+      attributes: {
+        id: 'editor-text',
+        class: 'prose',
+        'aria-label': 'Document text',
+        'aria-multiline': 'true',
+        role: 'textbox',
+      },
+      handleKeyDown: (_view, event) => {
+        if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === 'k') {
+          event.preventDefault()
+          editLink()
+          return true
+        }
+        return false
+      },
+    },
+  })
+
+  const editLink = (): void => {
+    if (!editor.isEditable) return
+    const current = (editor.getAttributes('link').href as string | undefined) ?? ''
+    const d = dialog(current ? 'Edit link' : 'Add link', { onClose: () => editor.commands.focus() })
+    const input = h('input', { id: 'link-href', type: 'url', value: current, placeholder: 'https://example.com', autofocus: true })
+    d.body.append(h('form', {
+      class: 'stack',
+      onsubmit: (event: Event) => {
+        event.preventDefault()
+        const href = input.value.trim()
+        const chain = editor.chain().focus().extendMarkRange('link')
+        if (!href) chain.unsetLink().run()
+        else if (editor.state.selection.empty && !current) chain.insertContent({ type: 'text', text: href, marks: [{ type: 'link', attrs: { href } }] }).run()
+        else chain.setLink({ href }).run()
+        d.close()
+      },
+    },
+      h('div', { class: 'field' }, h('label', { for: 'link-href' }, 'Link address'), input),
+      h('div', { class: 'dialog-actions' },
+        current ? h('button', { type: 'button', class: 'button', onclick: () => { editor.chain().focus().extendMarkRange('link').unsetLink().run(); d.close() } }, 'Remove link') : null,
+        h('button', { type: 'button', class: 'button', onclick: () => d.close() }, 'Cancel'),
+        h('button', { type: 'submit', class: 'button primary' }, 'Apply'))))
+    d.open()
+  }
+
+  const tools = toolbar(editor, editLink)
+  const presence = presenceBar(connection.provider.awareness)
+
+  // Title: editors and owners rename in place.
+  const titleInput = h('input', { class: 'title-input', 'aria-label': 'Document title', value: title, maxlength: 200 })
+  const titleText = h('span', { class: 'title-text' }, title)
+  const commitTitle = async (): Promise<void> => {
+    const next = titleInput.value.trim()
+    if (!next || next === title) {
+      titleInput.value = title
+      return
+    }
+    try {
+      const row = await api.renameDocument(doc.id, next)
+      title = row.title
+      document.title = `${title} · Tandem`
+      toast('Renamed.')
+    } catch (e) {
+      titleInput.value = title
+      toast(e instanceof ApiError ? e.message : 'Could not rename.', 'error')
+    }
+  }
+  titleInput.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') {
+      event.preventDefault()
+      editor.commands.focus()
+    } else if (event.key === 'Escape') {
+      titleInput.value = title
+      editor.commands.focus()
+    }
+  })
+  titleInput.addEventListener('blur', () => void commitTitle())
+
+  const badgeSlot = h('span', { class: 'badge-slot' })
+  const shareButton = h('button', { type: 'button', class: 'button', onclick: () => openShareDialog(doc.id, title, announceRoles) }, icon(ICONS.share), h('span', { class: 'label' }, 'Share'))
+  const historyButton = h('button', { type: 'button', class: 'button', 'aria-expanded': 'false', 'aria-controls': 'history-panel' }, icon(ICONS.history), h('span', { class: 'label' }, 'History'))
+  const banner = h('p', { class: 'banner', role: 'note' }, icon(ICONS.lock), h('span', {}, `View only. You can read along and others see your cursor; ask ${doc.owner} for edit access.`))
+  const content = h('div', { class: 'editor-content' }, surface)
+  const history: HistoryPanel = historyPanel(doc.id, {
+    canRestore: canEdit,
+    showPreview: (node) => {
+      surface.hidden = node !== null
+      tools.element.hidden = node !== null || !canEdit()
+      content.querySelector('.preview')?.remove()
+      if (node) content.prepend(node)
+    },
+    onToggle: (open) => {
+      historyButton.setAttribute('aria-expanded', String(open))
+      root.classList.toggle('history-open', open)
+      if (!open) historyButton.focus()
+    },
+  })
+  history.element.id = 'history-panel'
+  historyButton.addEventListener('click', () => (history.isOpen ? history.close() : history.open()))
+
+  const applyRole = (): void => {
+    editor.setEditable(canEdit())
+    replaceChildren(badgeSlot, roleBadge(role))
+    titleInput.hidden = !canEdit()
+    titleText.hidden = canEdit()
+    titleText.textContent = title
+    titleInput.value = title
+    tools.element.hidden = !canEdit() || content.querySelector('.preview') !== null
+    banner.hidden = canEdit()
+    shareButton.hidden = role !== 'owner'
+    connection.setReadOnly(!canEdit())
+    tools.update()
+    root.dataset.role = role
+  }
+
+  // Roles change under us when the owner shares: the owner's client stamps its awareness
+  // state, everyone else re-reads their role (and a poll covers clients that miss it).
+  let roleStamp = 0
+  const announceRoles = (): void => {
+    connection.provider.awareness.setLocalStateField('rolesChangedAt', Date.now())
+  }
+  const refreshRole = async (): Promise<void> => {
+    try {
+      const row = await api.document(doc.id)
+      title = row.title
+      if (row.role !== role) {
+        const before = role
+        role = row.role
+        applyRole()
+        toast(`You are now ${role === 'viewer' ? 'a viewer' : role === 'editor' ? 'an editor' : 'the owner'} of this document.`)
+        // The server reads the role when a socket opens: a new one carries the new role.
+        if ((before === 'viewer') !== (role === 'viewer')) void connection.reconnect()
+      } else {
+        titleText.textContent = title
+        if (document.activeElement !== titleInput) titleInput.value = title
+      }
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) {
+        editor.setEditable(false)
+        toast('You no longer have access to this document.', 'error')
+      }
+    }
+  }
+  const onAwareness = (): void => {
+    let newest = roleStamp
+    for (const [clientId, state] of connection.provider.awareness.getStates()) {
+      const stamp = (state as { rolesChangedAt?: unknown }).rolesChangedAt
+      if (clientId !== connection.doc.clientID && typeof stamp === 'number' && stamp > newest) newest = stamp
+    }
+    if (newest > roleStamp) {
+      roleStamp = newest
+      void refreshRole()
+    }
+  }
+  connection.provider.awareness.on('change', onAwareness)
+  const poll = setInterval(() => void refreshRole(), ROLE_POLL_MS)
+  const onFocus = (): void => void refreshRole()
+  window.addEventListener('focus', onFocus)
+
+  const header = h('header', { class: 'topbar editor-topbar' },
+    h('a', { href: '/', class: 'icon-button back', 'data-link': true, 'aria-label': 'All documents', title: 'All documents' }, icon(ICONS.back)),
+    h('div', { class: 'doc-heading' },
+      h('h1', { class: 'sr-only' }, title),
+      titleInput, titleText, badgeSlot),
+    h('div', { class: 'editor-actions' }, statusPill, presence.element, historyButton, shareButton),
+    accountMenu())
+
+  replaceChildren(root,
+    header,
+    h('div', { class: 'editor-body' },
+      h('main', { class: 'editor-main' }, banner, tools.element, content),
+      history.element))
+  applyRole()
+  renderStatus(connection.facts())
+
+  return () => {
+    clearInterval(poll)
+    window.removeEventListener('focus', onFocus)
+    connection.provider.awareness.off('change', onAwareness)
+    presence.destroy()
+    history.destroy()
+    editor.destroy()
+    connection.destroy()
+  }
+}
