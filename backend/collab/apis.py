@@ -1,0 +1,97 @@
+"""REST endpoints for a document's body and history, written through the durable update path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models.functions import Length
+from drf_spectacular.utils import extend_schema
+from pycrdt import Doc
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backend.collab import content, services
+from backend.collab.models import DocumentUpdate
+from backend.collab.serializers import (
+    ContentInput,
+    ContentOutput,
+    HistoryRowOutput,
+    RestoreInput,
+)
+from backend.documents.errors import DocumentNotFound
+from backend.documents.models import Role
+from backend.documents.permissions import document_access
+
+
+def _author(request: Request) -> User:
+    if not isinstance(request.user, User):
+        raise NotAuthenticated
+    return request.user
+
+
+def _content(doc: Doc[Any], seq: int) -> dict[str, Any]:
+    return dict(
+        ContentOutput({"text": content.as_text(doc), "html": content.as_html(doc), "seq": seq}).data
+    )
+
+
+class ContentApi(APIView):
+    @extend_schema(responses=ContentOutput)
+    def get(self, request: Request, document_id: str) -> Response:
+        document, _ = document_access(user=request.user, document_id=document_id)
+        doc, seq = services.document_state(document=document)
+        return Response(_content(doc, seq))
+
+    @extend_schema(request=ContentInput, responses=ContentOutput)
+    def put(self, request: Request, document_id: str) -> Response:
+        document, _ = document_access(user=request.user, document_id=document_id, need=Role.EDITOR)
+        data = ContentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        seq = services.document_set_text(
+            document=document, text=data.validated_data["text"], author=_author(request)
+        )
+        doc, _ = services.document_state(document=document, upto=seq)
+        return Response(_content(doc, seq))
+
+
+class HistoryApi(APIView):
+    @extend_schema(responses=HistoryRowOutput(many=True))
+    def get(self, request: Request, document_id: str) -> Response:
+        document, _ = document_access(user=request.user, document_id=document_id)
+        rows = (
+            DocumentUpdate.objects.filter(document=document)
+            .select_related("author")
+            .annotate(size=Length("update"))
+            .only("seq", "created_at", "author__username")
+            .order_by("-seq")
+        )
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(HistoryRowOutput(page, many=True).data)
+
+
+class VersionApi(APIView):
+    @extend_schema(responses=ContentOutput)
+    def get(self, request: Request, document_id: str, seq: int) -> Response:
+        document, _ = document_access(user=request.user, document_id=document_id)
+        if seq > document.head_seq:
+            raise DocumentNotFound(f"No version {seq}: the latest is {document.head_seq}.")
+        doc, _ = services.document_state(document=document, upto=seq)
+        return Response(_content(doc, seq))
+
+
+class RestoreApi(APIView):
+    @extend_schema(request=RestoreInput, responses=ContentOutput)
+    def post(self, request: Request, document_id: str) -> Response:
+        document, _ = document_access(user=request.user, document_id=document_id, need=Role.EDITOR)
+        data = RestoreInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        seq = services.document_restore(
+            document=document, seq=data.validated_data["seq"], author=_author(request)
+        )
+        doc, _ = services.document_state(document=document, upto=seq)
+        return Response(_content(doc, seq))

@@ -1,0 +1,76 @@
+"""Writes to a document's body from outside a WebSocket: the same durable path as a client.
+
+An update is appended to the log (committed), then announced on the channel layer so every
+process holding the document's room applies and broadcasts it. A lost announcement only
+delays it until the room's periodic log check.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.auth.models import User
+from pycrdt import Doc
+
+from backend.collab import content, update_log
+from backend.collab.fanout import RoomUpdateMessage, group_name
+from backend.collab.room import doc_from_log
+from backend.collab.update_log import PendingWrite
+from backend.documents.errors import InvalidRequest
+from backend.documents.models import Document
+
+logger = logging.getLogger(__name__)
+
+
+def document_state(*, document: Document, upto: int | None = None) -> tuple[Doc[Any], int]:
+    """The document as of update ``upto`` (default: the latest), and that sequence number."""
+    log = update_log.load(document.pk, upto)
+    return doc_from_log(log), log.head
+
+
+def document_set_text(*, document: Document, text: str, author: User) -> int:
+    """Replace the body with one paragraph per line; returns the update's sequence number."""
+    doc, _ = document_state(document=document)
+    before = doc.get_state()
+    content.replace_with_text(doc, text)
+    return _commit(document, doc.get_update(before), author)
+
+
+def document_restore(*, document: Document, seq: int, author: User) -> int:
+    """Make the body equal to version ``seq`` with a new update; history keeps everything."""
+    doc, head = document_state(document=document)
+    if not 0 <= seq <= head:
+        raise InvalidRequest(f"No version {seq}: versions go from 0 to {head}.", field="seq")
+    version, _ = document_state(document=document, upto=seq)
+    before = doc.get_state()
+    content.replace_with_copy(doc, version)
+    return _commit(document, doc.get_update(before), author)
+
+
+def _commit(document: Document, update: bytes, author: User) -> int:
+    seq = update_log.append(document.pk, [PendingWrite(update, author.pk)]) + 1
+    _announce(document.pk, seq, update)
+    return seq
+
+
+def _announce(document_id: uuid.UUID, seq: int, update: bytes) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message: RoomUpdateMessage = {
+        "type": "room.update",
+        "document": str(document_id),
+        "seq": seq,
+        "update": update,
+        "origin": "rest",
+    }
+    try:
+        async_to_sync(layer.group_send)(group_name(document_id), dict(message))
+    except Exception:
+        logger.exception(
+            "could not announce update %s of %s; rooms catch up from the log", seq, document_id
+        )
