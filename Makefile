@@ -30,6 +30,7 @@ test: export REDIS_URL ?= redis://127.0.0.1:6379/0
 test: export SECRET_KEY ?= tandem-test-only-secret-key-not-for-production
 test: export REDIS_PREFIX ?= tandem-test
 test: $(STAMP)
+	bash deploy/scripts/install-test-tools.sh
 	$(PY) -m ruff check backend tests
 	$(PY) -m mypy
 	$(PY) manage.py collectstatic --noinput --verbosity 0
