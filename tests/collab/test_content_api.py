@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
 from collections.abc import Callable
@@ -91,6 +92,11 @@ def test_roles_on_content_endpoints(
     assert DocumentUpdate.objects.filter(document=document).count() == expected
 
 
+def _fetch_json(request: urllib.request.Request) -> dict[str, object]:
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return dict(json.loads(response.read()))
+
+
 async def test_rest_write_appears_live_in_open_editors(scene: Scene) -> None:
     editor = await scene.client(scene.editor, hello=0)
     editor.append_paragraph("typed live")
@@ -104,6 +110,6 @@ async def test_rest_write_appears_live_in_open_editors(scene: Scene) -> None:
         },
         method="PUT",
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        assert json.loads(response.read())["text"] == "from REST\nsecond line"
+    body = await asyncio.to_thread(_fetch_json, request)
+    assert body["text"] == "from REST\nsecond line"
     await editor.wait_text("from REST\nsecond line")

@@ -50,8 +50,8 @@ class YClient:
         self.synced.clear()
         self.close_code = None
         if hello is not None:
-            await self.ws.send(protocol.hello(hello))
-        await self.ws.send(protocol.sync_step1(self.doc.get_state()))
+            await self._send_quietly(protocol.hello(hello))
+        await self._send_quietly(protocol.sync_step1(self.doc.get_state()))
         self._subscription = self.doc.observe(self._on_local_change)
         self._reader = asyncio.create_task(self._read())
         return self

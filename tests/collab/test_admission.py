@@ -1,0 +1,90 @@
+"""Who may open a document's socket, and the close code everyone else gets."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+import websockets
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from tests.collab.conftest import Scene
+from tests.collab.yclient import YClient
+from tests.factories import make_user, token_for
+
+
+async def refused_with(scene: Scene, url: str) -> tuple[int | None, int]:
+    client = YClient(url)
+    scene.clients.append(client)
+    await client.connect()
+    code = await client.closed()
+    return code, client.received_frames
+
+
+def _expired_token(user: object) -> str:
+    token = AccessToken.for_user(user)
+    token.set_exp(lifetime=-timedelta(seconds=1))
+    return str(token)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("none", 4401),
+        ("garbage", 4401),
+        ("expired", 4401),
+        ("refresh", 4401),
+        ("tampered", 4401),
+        ("stranger", 4404),
+        ("unknown-document", 4404),
+        ("malformed-document-id", 4404),
+    ],
+)
+async def test_refusals_send_no_document_data(
+    scene: Scene, db_call, kind: str, expected: int
+) -> None:
+    stranger = await db_call(make_user)
+    owner_token = token_for(scene.owner)
+    urls = {
+        "none": scene.url(token=""),
+        "garbage": scene.url(token="not.a.jwt"),
+        "expired": scene.url(token=_expired_token(scene.owner)),
+        "refresh": scene.url(token=str(RefreshToken.for_user(scene.owner))),
+        "tampered": scene.url(
+            token=owner_token[:-2] + ("A" if owner_token[-2] != "A" else "B") + owner_token[-1]
+        ),
+        "stranger": scene.url(stranger),
+        "unknown-document": scene.url(document=uuid.uuid4()),
+        "malformed-document-id": scene.url(document="nope"),
+    }
+    code, frames = await refused_with(scene, urls[kind])
+    assert code == expected
+    assert frames == 0
+
+
+async def test_deactivated_user_is_refused(scene: Scene, db_call) -> None:
+    token = token_for(scene.editor)
+    scene.editor.is_active = False
+    await db_call(scene.editor.save)
+    code, frames = await refused_with(scene, scene.url(token=token))
+    assert (code, frames) == (4401, 0)
+
+
+async def test_token_expiring_mid_session_closes_with_4401(scene: Scene) -> None:
+    token = AccessToken.for_user(scene.owner)
+    token.set_exp(lifetime=timedelta(seconds=2))
+    client = await scene.client(token=str(token))
+    client.append_paragraph("before expiry")
+    assert await client.closed(timeout=10) == 4401
+
+
+async def test_foreign_origin_is_refused_at_handshake(scene: Scene) -> None:
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(scene.url(), origin="https://evil.example")  # type: ignore[arg-type]
+    assert refused.value.response.status_code == 403
+    allowed = YClient(scene.url())
+    scene.clients.append(allowed)
+    await allowed.connect(origin=f"http://127.0.0.1:{scene.server.port}")
+    await asyncio.wait_for(allowed.synced.wait(), 10)
