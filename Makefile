@@ -17,6 +17,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# Third-party Yjs clients (y-websocket in Node) that the suite drives against the server.
+NODE_CLIENTS := tests/collab/node/node_modules/.installed
+$(NODE_CLIENTS): tests/collab/node/package-lock.json
+	cd tests/collab/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
@@ -29,7 +35,7 @@ test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 test: export REDIS_URL ?= redis://127.0.0.1:6379/0
 test: export SECRET_KEY ?= tandem-test-only-secret-key-not-for-production
 test: export REDIS_PREFIX ?= tandem-test
-test: $(STAMP)
+test: $(STAMP) $(NODE_CLIENTS)
 	bash deploy/scripts/install-test-tools.sh
 	$(PY) -m ruff check backend tests
 	$(PY) -m mypy

@@ -1,0 +1,45 @@
+// Two y-websocket WebsocketProviders co-edit the `default` XmlFragment through Tandem.
+// Usage: WS_URL=ws://host/ws/documents DOC_ID=<id> TOKEN_A=<jwt> TOKEN_B=<jwt> node coedit.mjs
+// Prints one JSON line with what each client ended up with, then exits (1 on timeout).
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+
+const { WS_URL, DOC_ID, TOKEN_A, TOKEN_B } = process.env
+const deadline = setTimeout(() => { console.error('timed out'); process.exit(1) }, 20000)
+
+function open (token, name) {
+  const doc = new Y.Doc()
+  const provider = new WebsocketProvider(WS_URL, DOC_ID, doc, {
+    WebSocketPolyfill: WebSocket, params: { token }, disableBc: true
+  })
+  provider.awareness.setLocalStateField('user', { name })
+  return { doc, provider, body: doc.getXmlFragment('default') }
+}
+
+const until = (check) => new Promise((resolve) => {
+  const timer = setInterval(() => { if (check()) { clearInterval(timer); resolve() } }, 20)
+})
+
+function paragraph (text) {
+  const p = new Y.XmlElement('paragraph')
+  p.insert(0, [new Y.XmlText(text)])
+  return p
+}
+
+const a = open(TOKEN_A, 'Node A')
+const b = open(TOKEN_B, 'Node B')
+await until(() => a.provider.synced && b.provider.synced)
+a.body.insert(a.body.length, [paragraph('from node A')])
+b.body.insert(b.body.length, [paragraph('from node B')])
+const names = (side) => [...side.provider.awareness.getStates().values()].map((s) => s.user?.name)
+await until(() => a.body.length === 2 && b.body.length === 2 &&
+  a.body.toString() === b.body.toString() &&
+  names(a).includes('Node B') && names(b).includes('Node A'))
+console.log(JSON.stringify({
+  a: a.body.toString(), b: b.body.toString(), seenByA: names(a), seenByB: names(b)
+}))
+a.provider.destroy()
+b.provider.destroy()
+clearTimeout(deadline)
+process.exit(0)
