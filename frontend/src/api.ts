@@ -56,6 +56,12 @@ export function describeError(status: number, body: unknown): string {
   return `Something went wrong (HTTP ${status}).`
 }
 
+/** A pagination link as a same-origin path (the server may name another host behind a proxy). */
+function relative(link: string): string {
+  const url = new URL(link, location.origin)
+  return url.pathname + url.search
+}
+
 export async function request<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
   const send = async (token: string | null): Promise<Response> => {
     const headers: Record<string, string> = { Accept: 'application/json' }
@@ -100,7 +106,7 @@ export const api = {
     while (url) {
       const page: Page<DocumentRow> = await request<Page<DocumentRow>>('GET', url)
       rows.push(...page.results)
-      url = page.next ? new URL(page.next, location.origin).pathname + new URL(page.next, location.origin).search : null
+      url = page.next ? relative(page.next) : null
     }
     return rows
   },
@@ -117,7 +123,19 @@ export const api = {
   removeMember: (id: string, username: string) =>
     request<null>('DELETE', `/api/documents/${id}/members/${encodeURIComponent(username)}/`),
 
-  history: (id: string) => request<unknown>('GET', `/api/documents/${id}/history/`),
+  /** The newest history rows (one per stored update), at most `maxPages` pages of them. */
+  async history(id: string, maxPages = 10): Promise<unknown[]> {
+    const rows: unknown[] = []
+    let url: string | null = `/api/documents/${id}/history/`
+    for (let page = 0; url && page < maxPages; page++) {
+      const body: unknown = await request<unknown>('GET', url)
+      if (Array.isArray(body)) return body
+      const paged = body as Partial<Page<unknown>>
+      rows.push(...(paged.results ?? []))
+      url = paged.next ? relative(paged.next) : null
+    }
+    return rows
+  },
   version: (id: string, seq: number) =>
     request<{ text: string; html: string; seq: number }>('GET', `/api/documents/${id}/versions/${seq}/`),
   restore: (id: string, seq: number) => request<unknown>('POST', `/api/documents/${id}/restore/`, { seq }),

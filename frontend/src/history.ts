@@ -38,3 +38,34 @@ export function normalizeHistory(body: unknown): HistoryEntry[] {
   }
   return entries.sort((a, b) => b.seq - a.seq)
 }
+
+/** Consecutive changes by one person, close together in time: one row of the history panel. */
+export interface HistoryGroup {
+  /** The version after the group's last change: what "preview" and "restore" show. */
+  seq: number
+  firstSeq: number
+  user: string | null
+  at: string | null
+  changes: number
+}
+
+/**
+ * Fold per-update rows (newest first) into editing sessions: a new group starts when the
+ * author changes or when more than `gapMs` passed between two changes.
+ */
+export function groupHistory(entries: HistoryEntry[], gapMs = 120_000): HistoryGroup[] {
+  const groups: HistoryGroup[] = []
+  let last: HistoryEntry | null = null
+  for (const entry of entries) {
+    const current = groups[groups.length - 1]
+    const gap = last?.at && entry.at ? Date.parse(last.at) - Date.parse(entry.at) : 0
+    if (current && last && entry.user === current.user && gap <= gapMs) {
+      current.firstSeq = entry.seq
+      current.changes++
+    } else {
+      groups.push({ seq: entry.seq, firstSeq: entry.seq, user: entry.user, at: entry.at, changes: 1 })
+    }
+    last = entry
+  }
+  return groups
+}

@@ -25,6 +25,13 @@ import { roleBadge } from './documents'
 
 const ROLE_POLL_MS = 30_000
 
+/** Another person's caret with their name; hidden from screen readers (the presence list names them). */
+function renderCaret(user: Record<string, unknown>): HTMLElement {
+  const color = typeof user.color === 'string' && /^#[0-9a-f]{6}$/i.test(user.color) ? user.color : '#5b6472'
+  return h('span', { class: 'collaboration-carets__caret', style: `border-color: ${color}`, 'aria-hidden': 'true' },
+    h('span', { class: 'collaboration-carets__label', style: `background-color: ${color}` }, String(user.name ?? '')))
+}
+
 export function editorPage(documentId: string): Page {
   const element = h('div', { class: 'shell editor-shell' },
     h('main', { class: 'centered' }, h('p', { class: 'muted loading', role: 'status' }, 'Opening the document…')))
@@ -93,7 +100,7 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
       }),
       Placeholder.configure({ placeholder: () => (canEdit() ? 'Start writing…' : 'This document is empty.') }),
       Collaboration.configure({ document: connection.doc, field: 'default' }),
-      CollaborationCaret.configure({ provider: connection.provider, user: { name, color: colorFor(name) } }),
+      CollaborationCaret.configure({ provider: connection.provider, user: { name, color: colorFor(name) }, render: renderCaret }),
     ],
     editorProps: {
       attributes: {

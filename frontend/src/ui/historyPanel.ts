@@ -5,7 +5,7 @@ import StarterKit from '@tiptap/starter-kit'
 
 import { ApiError, api } from '../api'
 import { h, icon, replaceChildren } from '../dom'
-import { normalizeHistory, type HistoryEntry } from '../history'
+import { groupHistory, normalizeHistory, type HistoryGroup } from '../history'
 import { exactTime, relativeTime } from '../time'
 import { confirmDialog } from './dialog'
 import { ICONS } from './icons'
@@ -49,7 +49,7 @@ export function historyPanel(
     for (const item of list.querySelectorAll('[aria-current]')) item.removeAttribute('aria-current')
   }
 
-  const preview = async (entry: HistoryEntry, button: HTMLElement): Promise<void> => {
+  const preview = async (entry: HistoryGroup, button: HTMLElement): Promise<void> => {
     selected = entry.seq
     for (const item of list.querySelectorAll('[aria-current]')) item.removeAttribute('aria-current')
     button.setAttribute('aria-current', 'true')
@@ -100,7 +100,7 @@ export function historyPanel(
   const load = async (): Promise<void> => {
     status.textContent = 'Loading…'
     try {
-      const entries = normalizeHistory(await api.history(documentId))
+      const entries = groupHistory(normalizeHistory(await api.history(documentId)))
       status.textContent = entries.length ? '' : 'No changes yet.'
       replaceChildren(list, entries.map((entry, index) => {
         const button = h('button', { type: 'button', class: 'history-entry', 'data-seq': entry.seq },
@@ -109,7 +109,7 @@ export function historyPanel(
             h('span', { class: 'history-who' }, entry.user ?? 'Someone', index === 0 ? h('span', { class: 'badge' }, 'Current') : null),
             h('span', { class: 'history-when' },
               entry.at ? h('time', { datetime: entry.at, title: exactTime(entry.at) }, relativeTime(entry.at)) : null,
-              ` · version ${entry.seq}`)))
+              ` · ${entry.changes} change${entry.changes === 1 ? '' : 's'}`)))
         button.addEventListener('click', () => void preview(entry, button))
         if (entry.seq === selected) button.setAttribute('aria-current', 'true')
         return h('li', {}, button)
