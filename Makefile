@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint migrate install
+.PHONY: run test lint migrate install frontend
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Tandem needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -23,7 +23,29 @@ $(NODE_CLIENTS): tests/collab/node/package-lock.json
 	cd tests/collab/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-migrate: $(STAMP)
+# The browser editor (frontend/): `npm ci` when the lock file changes, a Vite build when its
+# sources change; the built index.html is the stamp. Django serves frontend/dist.
+FRONTEND_DEPS := frontend/node_modules/.installed
+FRONTEND_BUILD := frontend/dist/index.html
+FRONTEND_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) \
+	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json
+$(FRONTEND_DEPS): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+$(FRONTEND_BUILD): $(FRONTEND_DEPS) $(FRONTEND_SOURCES)
+	cd frontend && npm run --silent build
+	touch $@
+
+frontend: $(FRONTEND_BUILD)
+
+# Debian's Chromium for the browser tests (tests/e2e), never a test tool's own download.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "The browser tests need Chromium at $@: install it (Debian: apt-get install chromium)."; exit 1; }
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation
+
+migrate: $(STAMP) $(FRONTEND_BUILD)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 
@@ -35,10 +57,11 @@ test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 test: export REDIS_URL ?= redis://127.0.0.1:6379/0
 test: export SECRET_KEY ?= tandem-test-only-secret-key-not-for-production
 test: export REDIS_PREFIX ?= tandem-test
-test: $(STAMP) $(NODE_CLIENTS)
+test: $(STAMP) $(NODE_CLIENTS) $(FRONTEND_BUILD) $(CHROMIUM)
 	bash deploy/scripts/install-test-tools.sh
 	$(PY) -m ruff check backend tests
 	$(PY) -m mypy
+	cd frontend && npm test --silent
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) -m pytest
 

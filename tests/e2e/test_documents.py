@@ -65,8 +65,20 @@ def test_shared_documents_show_their_role(
     alice_token = token(tandem, alice)
     notes = api(tandem, "POST", "/api/documents/", {"title": "Team notes"}, alice_token)
     plan = api(tandem, "POST", "/api/documents/", {"title": "Roadmap"}, alice_token)
-    api(tandem, "POST", f"/api/documents/{notes['id']}/members/", {"username": "bob", "role": "editor"}, alice_token)
-    api(tandem, "POST", f"/api/documents/{plan['id']}/members/", {"username": "bob", "role": "viewer"}, alice_token)
+    api(
+        tandem,
+        "POST",
+        f"/api/documents/{notes['id']}/members/",
+        {"username": "bob", "role": "editor"},
+        alice_token,
+    )
+    api(
+        tandem,
+        "POST",
+        f"/api/documents/{plan['id']}/members/",
+        {"username": "bob", "role": "viewer"},
+        alice_token,
+    )
 
     page = log_in(new_context(), bob)
     notes_row = page.get_by_role("listitem").filter(has_text="Team notes")
