@@ -56,8 +56,9 @@ async def test_snapshots_are_taken_and_loading_uses_them(scene: Scene, db_call) 
         writer.append_paragraph(f"{i}")
     await writer.wait_for(lambda: len(writer.acks) == 26)
     snapshots = await db_call(
-        lambda: sorted(DocumentSnapshot.objects.filter(document=scene.document)
-                       .values_list("seq", flat=True))
+        lambda: sorted(
+            DocumentSnapshot.objects.filter(document=scene.document).values_list("seq", flat=True)
+        )
     )
     assert snapshots[:2] == [10, 20]
     rows = await db_call(lambda: DocumentUpdate.objects.filter(document=scene.document).count())
@@ -122,7 +123,10 @@ async def test_sequence_numbers_stay_gap_free_with_two_writing_processes(
         texts = {client.text() for client in writers}
         assert len(texts) == 1
         seqs = await db_call(
-            lambda: list(DocumentUpdate.objects.filter(document=scene.document)
-                         .order_by("seq").values_list("seq", flat=True))
+            lambda: list(
+                DocumentUpdate.objects.filter(document=scene.document)
+                .order_by("seq")
+                .values_list("seq", flat=True)
+            )
         )
         assert seqs == list(range(1, 46))

@@ -23,8 +23,12 @@ async def test_y_websocket_providers_co_edit_with_a_python_client(scene: Scene) 
         "TOKEN_B": token_for(scene.editor),
     }
     process = await asyncio.create_subprocess_exec(
-        "node", "coedit.mjs", cwd=NODE_DIR, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        "node",
+        "coedit.mjs",
+        cwd=NODE_DIR,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, stderr.decode()
