@@ -198,3 +198,48 @@ def test_editing_continues_across_access_token_expiry(
     expect(status(alice_page)).to_have_text("Saved", timeout=15_000)
     alice_page.get_by_role("button", name="Share").click()
     expect(alice_page.get_by_role("dialog").get_by_text("bob")).to_be_visible()
+
+
+def test_history_preview_and_restore(
+    tandem: TandemProcess,
+    new_context: Callable[..., BrowserContext],
+    account: Callable[[str], Account],
+) -> None:
+    alice, bob = account("alice"), account("bob")
+    document = shared_document(tandem, alice, "Essay", bob="editor")
+    alice_page = open_document(new_context(), alice, document["id"])
+    bob_page = open_document(new_context(), bob, document["id"])
+    type_at_end(alice_page, "First draft.")
+    expect(status(alice_page)).to_have_text("Saved")
+    expect(editor(bob_page)).to_contain_text("First draft.")
+    type_at_end(bob_page, " Second thoughts.")
+    expect(status(bob_page)).to_have_text("Saved")
+    expect(editor(alice_page)).to_contain_text("Second thoughts.")
+
+    # The history lists who changed what, newest first: Bob's session, then Alice's.
+    alice_page.get_by_role("button", name="History").click()
+    versions = alice_page.get_by_role("list", name="Versions")
+    entries = versions.get_by_role("button")
+    expect(entries).to_have_count(2)
+    expect(entries.nth(0)).to_contain_text("bob")
+    expect(entries.nth(1)).to_contain_text("alice")
+
+    # Preview Alice's version: the document as it was, read-only, beside the live one.
+    entries.nth(1).click()
+    preview = alice_page.get_by_role("region", name=re.compile("Preview of version"))
+    expect(preview).to_contain_text("First draft.")
+    expect(preview).not_to_contain_text("Second thoughts.")
+    expect(preview.locator("[contenteditable='true']")).to_have_count(0)
+    screenshot(alice_page, "history-preview")
+
+    preview.get_by_role("button", name="Restore this version").click()
+    alice_page.get_by_role("dialog").get_by_role("button", name="Restore", exact=True).click()
+    for page in (alice_page, bob_page):
+        expect(editor(page)).not_to_contain_text("Second thoughts.")
+        expect(editor(page)).to_contain_text("First draft.")
+    expect(preview).to_be_hidden()
+    # The restore is itself a change in the history, so it can be undone the same way.
+    expect(entries).to_have_count(3)
+    expect(entries.nth(0)).to_contain_text("alice")
+    expect(status(alice_page)).to_have_text("Saved")
+    screenshot(alice_page, "history-restored")

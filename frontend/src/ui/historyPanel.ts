@@ -1,6 +1,6 @@
 /** The history panel: who changed the document when, a preview of any version, restore. */
 
-import { Editor } from '@tiptap/core'
+import { generateHTML, generateJSON } from '@tiptap/core'
 import StarterKit from '@tiptap/starter-kit'
 
 import { ApiError, api } from '../api'
@@ -30,7 +30,6 @@ export function historyPanel(
   options: { canRestore: () => boolean; showPreview: (node: HTMLElement | null) => void; onToggle: (open: boolean) => void },
 ): HistoryPanel {
   let isOpen = false
-  let previewEditor: Editor | null = null
   let selected: number | null = null
   const list = h('ol', { class: 'history-list', 'aria-label': 'Versions' })
   const status = h('p', { class: 'muted history-status', role: 'status' })
@@ -42,8 +41,6 @@ export function historyPanel(
     list)
 
   const closePreview = (): void => {
-    previewEditor?.destroy()
-    previewEditor = null
     selected = null
     options.showPreview(null)
     for (const item of list.querySelectorAll('[aria-current]')) item.removeAttribute('aria-current')
@@ -56,16 +53,11 @@ export function historyPanel(
     try {
       const version = await api.version(documentId, entry.seq)
       if (selected !== entry.seq) return
-      previewEditor?.destroy()
-      const surface = h('div', { class: 'paper preview-paper' })
-      // Parsing through the editor's schema keeps only known, safe nodes and marks.
-      previewEditor = new Editor({
-        element: surface,
-        editable: false,
-        extensions: [StarterKit.configure({ link: { openOnClick: false } })],
-        content: version.html || `<p>${escapeHtml(version.text)}</p>`,
-        editorProps: { attributes: { class: 'prose', 'aria-label': `Version ${entry.seq}`, 'aria-readonly': 'true' } },
-      })
+      // A round trip through the editor's schema keeps only known, safe nodes and marks.
+      const extensions = [StarterKit]
+      const body = h('div', { class: 'prose preview-text' })
+      body.innerHTML = generateHTML(generateJSON(version.html || `<p>${escapeHtml(version.text)}</p>`, extensions), extensions)
+      const surface = h('div', { class: 'paper preview-paper' }, body)
       const restore = options.canRestore()
         ? h('button', {
             type: 'button', class: 'button primary',
@@ -141,7 +133,7 @@ export function historyPanel(
       if (isOpen) void load()
     },
     destroy() {
-      previewEditor?.destroy()
+      closePreview()
     },
   }
   return panel
