@@ -30,7 +30,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Every dependency has a wheel for linux/amd64 and arm64: no compiler in this stage.
+# The dependencies come as wheels (psycopg[binary], pycrdt, uvloop): no compiler needed.
 COPY pyproject.toml constraints.txt README.md ./
 COPY backend/ backend/
 RUN pip install -c constraints.txt .

@@ -116,6 +116,16 @@ def test_the_dockerfile_builds_in_three_stages() -> None:
     assert "PYTHON_VERSION=3.11" in Path(DOCKERFILE).read_text()
 
 
+def test_the_frontend_stage_finds_the_frontends_build() -> None:
+    package = ROOT / "frontend" / "package.json"
+    if not package.exists():
+        return  # no frontend yet: the stage leaves an empty dist/
+    assert "build" in json.loads(package.read_text())["scripts"]
+    config = (ROOT / "frontend" / "vite.config.ts").read_text()
+    out_dir = re.search(r"outDir:\s*['\"]([^'\"]+)['\"]", config)
+    assert out_dir is None or out_dir[1] == "dist", "the Dockerfile copies frontend/dist"
+
+
 def test_the_runtime_stage_serves_as_a_non_root_user() -> None:
     runtime = dockerfile_stages()[-1]
     uid, _, gid = final_stage_user().partition(":")
