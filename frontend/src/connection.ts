@@ -138,6 +138,13 @@ export class DocumentConnection {
     this.provider.connect()
   }
 
+  /** REST says the access is gone: stop the socket (the server closes it with 4404 too). */
+  revoked(): void {
+    this.link = 'denied'
+    this.provider.disconnect()
+    this.emit()
+  }
+
   setReadOnly(readOnly: boolean): void {
     this.readOnly = readOnly
     this.emit()

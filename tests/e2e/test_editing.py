@@ -146,6 +146,13 @@ def test_viewer_cannot_type_and_the_share_dialog_changes_roles_live(
     expect(editor(bob_page)).to_have_attribute("contenteditable", "false", timeout=15_000)
     assert "Bob tries" not in document_text(alice_page)
 
+    # Removed, Bob keeps the text on screen but is told he no longer has access.
+    dialog.get_by_role("button", name="Remove bob").click()
+    expect(dialog.get_by_label("Role for bob")).to_have_count(0)
+    expect(bob_page.get_by_role("alert")).to_contain_text("no longer have access", timeout=15_000)
+    expect(status(bob_page)).to_have_text("No access")
+    screenshot(bob_page, "access-removed")
+
 
 def test_offline_edits_merge_when_back_online(
     tandem: TandemProcess,

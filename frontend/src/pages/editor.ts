@@ -76,8 +76,14 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
 
   const statusPill = h('div', { class: 'status', role: 'status', 'aria-live': 'polite', 'data-state': 'connecting' },
     h('span', { class: 'status-dot', 'aria-hidden': 'true' }), h('span', { class: 'status-label' }, 'Connecting…'))
+  let ended = false
   const renderStatus = (facts: StatusFacts): void => {
     const view = describeStatus(facts)
+    if (!ended && (facts.link === 'denied' || facts.link === 'signed-out')) {
+      // Access revoked, document deleted or session over: keep the text on screen, stop editing.
+      ended = true
+      lockEditor(view.detail)
+    }
     statusPill.dataset.state = view.state
     statusPill.title = view.detail
     statusPill.querySelector('.status-label')!.textContent = view.label
@@ -147,6 +153,18 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
   }
 
   const tools = toolbar(editor, editLink)
+  const endedBanner = h('p', { class: 'banner ended', role: 'alert', hidden: true })
+  const lockEditor = (message: string): void => {
+    editor.setEditable(false)
+    tools.element.hidden = true
+    banner.hidden = true
+    historyButton.hidden = true
+    shareButton.hidden = true
+    badgeSlot.hidden = true
+    if (history.isOpen) history.close()
+    endedBanner.hidden = false
+    replaceChildren(endedBanner, icon(ICONS.lock), h('span', {}, message, ' '), h('a', { href: '/', 'data-link': true }, 'Back to your documents'))
+  }
   const presence = presenceBar(connection.provider.awareness)
 
   // Title: editors and owners rename in place.
@@ -202,6 +220,7 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
   historyButton.addEventListener('click', () => (history.isOpen ? history.close() : history.open()))
 
   const applyRole = (): void => {
+    if (ended) return
     editor.setEditable(canEdit())
     replaceChildren(badgeSlot, roleBadge(role))
     titleInput.hidden = !canEdit()
@@ -238,10 +257,7 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
         if (document.activeElement !== titleInput) titleInput.value = title
       }
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) {
-        editor.setEditable(false)
-        toast('You no longer have access to this document.', 'error')
-      }
+      if (e instanceof ApiError && e.status === 404) connection.revoked()
     }
   }
   const onAwareness = (): void => {
@@ -256,6 +272,14 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
     }
   }
   connection.provider.awareness.on('change', onAwareness)
+  // An open history panel follows new changes (a quiet second after the last one).
+  let historyTimer: ReturnType<typeof setTimeout> | undefined
+  const onDocUpdate = (): void => {
+    if (!history.isOpen) return
+    clearTimeout(historyTimer)
+    historyTimer = setTimeout(() => history.refresh(), 1500)
+  }
+  connection.doc.on('update', onDocUpdate)
   const poll = setInterval(() => void refreshRole(), ROLE_POLL_MS)
   const onFocus = (): void => void refreshRole()
   window.addEventListener('focus', onFocus)
@@ -271,13 +295,15 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
   replaceChildren(root,
     header,
     h('div', { class: 'editor-body' },
-      h('main', { class: 'editor-main' }, banner, tools.element, content),
+      h('main', { class: 'editor-main' }, endedBanner, banner, tools.element, content),
       history.element))
   applyRole()
   renderStatus(connection.facts())
 
   return () => {
     clearInterval(poll)
+    clearTimeout(historyTimer)
+    connection.doc.off('update', onDocUpdate)
     window.removeEventListener('focus', onFocus)
     connection.provider.awareness.off('change', onAwareness)
     presence.destroy()
