@@ -11,11 +11,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
+from backend.collab.lifespan import lifespan_app  # noqa: E402
 from backend.collab.routing import websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": websocket_application(),
+        "lifespan": lifespan_app,
     }
 )

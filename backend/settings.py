@@ -132,6 +132,9 @@ WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=ALLOWED_HOSTS)
 SNAPSHOT_EVERY = env.int("SNAPSHOT_EVERY", default=500)
 ROOM_IDLE_SECONDS = env.float("ROOM_IDLE_SECONDS", default=5.0)
 LOG_CHECK_SECONDS = env.float("LOG_CHECK_SECONDS", default=3.0)
+REPLICA_NAME = env.str("REPLICA_NAME", default="")
+PRESENCE_TTL_SECONDS = env.float("PRESENCE_TTL_SECONDS", default=15.0)
+PRESENCE_HEARTBEAT_SECONDS = env.float("PRESENCE_HEARTBEAT_SECONDS", default=5.0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

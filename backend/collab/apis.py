@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models.functions import Length
 from drf_spectacular.utils import extend_schema
@@ -16,10 +18,13 @@ from rest_framework.views import APIView
 
 from backend.collab import content, services
 from backend.collab.models import DocumentUpdate
+from backend.collab.presence import read_presence
+from backend.collab.runtime import local_presence_entries
 from backend.collab.serializers import (
     ContentInput,
     ContentOutput,
     HistoryRowOutput,
+    PresenceOutput,
     RestoreInput,
 )
 from backend.documents.errors import DocumentNotFound
@@ -95,3 +100,36 @@ class RestoreApi(APIView):
         )
         doc, _ = services.document_state(document=document, upto=seq)
         return Response(_content(doc, seq))
+
+
+class PresenceApi(APIView):
+    @extend_schema(responses=PresenceOutput(many=True))
+    def get(self, request: Request, document_id: str) -> Response:
+        """Users connected to the document now, on any replica, earliest arrival first."""
+        document, _ = document_access(user=request.user, document_id=document_id)
+        if settings.REDIS_URL:
+            entries = read_presence(
+                url=settings.REDIS_URL,
+                prefix=settings.REDIS_PREFIX,
+                ttl=settings.PRESENCE_TTL_SECONDS,
+                document_id=document.pk,
+            )
+        else:
+            entries = local_presence_entries(document.pk)
+        users: dict[str, dict[str, Any]] = {}
+        for entry in sorted(entries, key=lambda e: e.since):
+            row = users.setdefault(
+                entry.username,
+                {
+                    "username": entry.username,
+                    "since": entry.since,
+                    "connections": 0,
+                    "replicas": [],
+                },
+            )
+            row["connections"] += 1
+            if entry.replica not in row["replicas"]:
+                row["replicas"].append(entry.replica)
+        for row in users.values():
+            row["since"] = datetime.fromtimestamp(row["since"], tz=UTC)
+        return Response(PresenceOutput(list(users.values()), many=True).data)

@@ -6,59 +6,23 @@ import asyncio
 import logging
 import time
 import uuid
-import weakref
 
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from backend.collab.close_codes import CloseCode, close_code_for
 from backend.collab.db import in_db_thread
-from backend.collab.fanout import LayerFanout
 from backend.collab.limits import ConnectionCounter, RateLimiter
 from backend.collab.outbox import Outbox
-from backend.collab.room import Room, RoomLimits
-from backend.collab.rooms import RoomRegistry
-from backend.collab.store import DjangoUpdateStore
+from backend.collab.room import Room
+from backend.collab.runtime import Runtime, get_runtime
 from backend.documents.errors import TandemError
 from backend.documents.models import Role
 from backend.documents.permissions import document_access
 
 logger = logging.getLogger(__name__)
 
-_registries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RoomRegistry] = (
-    weakref.WeakKeyDictionary()
-)
-_starting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[RoomRegistry]] = (
-    weakref.WeakKeyDictionary()
-)
 _connections = ConnectionCounter()
-
-
-async def get_registry() -> RoomRegistry:
-    """This process's rooms (one registry per event loop), wired to the channel layer."""
-    loop = asyncio.get_running_loop()
-    if loop in _registries:
-        return _registries[loop]
-    if loop not in _starting:
-        _starting[loop] = loop.create_future()
-        registry = RoomRegistry(
-            store=DjangoUpdateStore(),
-            limits=RoomLimits(
-                snapshot_every=settings.SNAPSHOT_EVERY,
-                max_awareness_state=settings.WS_MAX_AWARENESS_BYTES,
-            ),
-            idle_seconds=settings.ROOM_IDLE_SECONDS,
-            check_seconds=settings.LOG_CHECK_SECONDS,
-        )
-        layer = get_channel_layer()
-        if layer is not None:
-            fanout = LayerFanout(layer, registry.get)
-            await fanout.start()
-            registry.fanout = fanout
-        _registries[loop] = registry
-        _starting[loop].set_result(registry)
-    return await _starting[loop]
 
 
 class SocketPeer:
@@ -83,6 +47,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     channel_layer_alias = "tandem-connections-use-no-channel"
 
     room: Room | None = None
+    runtime: Runtime
     peer: SocketPeer | None = None
     user_id: int | None = None
     disconnected = False
@@ -114,20 +79,25 @@ class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.expiry = asyncio.get_running_loop().call_later(
             delay, self.peer.close, CloseCode.UNAUTHENTICATED
         )
-        registry = await get_registry()
+        runtime = self.runtime = await get_runtime()
         try:
-            room = await registry.acquire(uuid.UUID(str(document.pk)))
+            room = await runtime.registry.acquire(uuid.UUID(str(document.pk)))
         except TandemError as error:
             return close_code_for(error)
         except Exception:
             logger.exception("could not load document %s", document.pk)
             return CloseCode.TRY_AGAIN_LATER
         if self.disconnected:
-            registry.release(room)
+            runtime.registry.release(room)
             return None
         self.room = room
         room.join(self.peer)
+        runtime.presence.join(room.document_id, self.channel_name_key, user.get_username())
         return None
+
+    @property
+    def channel_name_key(self) -> str:
+        return f"{id(self):x}"
 
     async def _send_frame(self, frame: bytes) -> None:
         await self.send(bytes_data=frame)
@@ -155,4 +125,5 @@ class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             _connections.close(self.user_id)
         if self.room is not None:
             self.room.leave(self.peer)
-            (await get_registry()).release(self.room)
+            self.runtime.registry.release(self.room)
+            self.runtime.presence.leave(self.channel_name_key)

@@ -26,3 +26,10 @@ class HistoryRowOutput(serializers.Serializer[Any]):
 
 class RestoreInput(serializers.Serializer[Any]):
     seq = serializers.IntegerField(min_value=0)
+
+
+class PresenceOutput(serializers.Serializer[Any]):
+    username = serializers.CharField()
+    since = serializers.DateTimeField()
+    connections = serializers.IntegerField()
+    replicas = serializers.ListField(child=serializers.CharField())

@@ -15,4 +15,5 @@ urlpatterns = [
         name="version",
     ),
     path("documents/<str:document_id>/restore/", apis.RestoreApi.as_view(), name="restore"),
+    path("documents/<str:document_id>/presence/", apis.PresenceApi.as_view(), name="presence"),
 ]

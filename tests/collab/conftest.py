@@ -26,7 +26,7 @@ def server_overrides() -> dict[str, str]:
 def server(
     transactional_db: None, tmp_path: Path, server_overrides: dict[str, str]
 ) -> Iterator[TandemProcess]:
-    env = server_env(ROOM_IDLE_SECONDS="0.2", LOG_CHECK_SECONDS="0.5", **server_overrides)
+    env = server_env(**{"ROOM_IDLE_SECONDS": "0.2", "LOG_CHECK_SECONDS": "0.5", **server_overrides})
     with TandemProcess(env, log_path=tmp_path / "server.log") as process:
         yield process
 

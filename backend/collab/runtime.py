@@ -1,0 +1,100 @@
+"""This process's real-time machinery, wired from settings: rooms, fan-out and presence."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import weakref
+from dataclasses import dataclass
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from backend.collab.fanout import LayerFanout
+from backend.collab.presence import LocalPresence, PresenceEntry, RedisPresence
+from backend.collab.room import RoomLimits
+from backend.collab.rooms import RoomRegistry
+from backend.collab.store import DjangoUpdateStore
+
+
+def replica_name() -> str:
+    """``REPLICA_NAME``, or host name and process id (a pod's host name is its name)."""
+    return settings.REPLICA_NAME or f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class Runtime:
+    registry: RoomRegistry
+    presence: LocalPresence
+    fanout: LayerFanout | None
+
+    async def close(self) -> None:
+        """Flush every room (final snapshots), leave presence, stop the fan-out."""
+        await self.registry.close()
+        if isinstance(self.presence, RedisPresence):
+            await self.presence.close()
+        if self.fanout is not None:
+            await self.fanout.stop()
+
+
+_runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Runtime]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def get_runtime() -> Runtime:
+    """The runtime of the running event loop, created on first use."""
+    loop = asyncio.get_running_loop()
+    if loop not in _runtimes:
+        _runtimes[loop] = loop.create_future()
+        _runtimes[loop].set_result(await _create())
+    return await _runtimes[loop]
+
+
+def current_runtime() -> Runtime | None:
+    """The running loop's runtime if it exists (used at shutdown)."""
+    try:
+        future = _runtimes.get(asyncio.get_running_loop())
+    except RuntimeError:
+        return None
+    return future.result() if future is not None and future.done() else None
+
+
+def local_presence_entries(document_id: object) -> list[PresenceEntry]:
+    """Presence held in this process's runtimes (the embedded setup's whole truth)."""
+    entries: list[PresenceEntry] = []
+    for future in list(_runtimes.values()):
+        if future.done() and not future.exception():
+            entries += future.result().presence.entries(document_id)  # type: ignore[arg-type]
+    return entries
+
+
+async def _create() -> Runtime:
+    registry = RoomRegistry(
+        store=DjangoUpdateStore(),
+        limits=RoomLimits(
+            snapshot_every=settings.SNAPSHOT_EVERY,
+            max_awareness_state=settings.WS_MAX_AWARENESS_BYTES,
+        ),
+        idle_seconds=settings.ROOM_IDLE_SECONDS,
+        check_seconds=settings.LOG_CHECK_SECONDS,
+    )
+    fanout = None
+    layer = get_channel_layer()
+    if layer is not None:
+        fanout = LayerFanout(layer, registry.get)
+        await fanout.start()
+        registry.fanout = fanout
+    presence: LocalPresence
+    if settings.REDIS_URL:
+        presence = RedisPresence(
+            replica_name(),
+            url=settings.REDIS_URL,
+            prefix=settings.REDIS_PREFIX,
+            ttl=settings.PRESENCE_TTL_SECONDS,
+            heartbeat=settings.PRESENCE_HEARTBEAT_SECONDS,
+        )
+    else:
+        presence = LocalPresence(replica_name())
+    return Runtime(registry=registry, presence=presence, fanout=fanout)

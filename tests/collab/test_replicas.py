@@ -1,0 +1,221 @@
+"""Several server processes sharing PostgreSQL and Redis: fan-out, presence, faults, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend.collab import content
+from backend.collab.models import DocumentSnapshot
+from backend.collab.services import document_state
+from backend.documents.models import Document
+from tests.collab.conftest import Scene
+from tests.collab.yclient import YClient
+from tests.factories import token_for
+from tests.servers import TandemProcess, free_port, server_env
+
+FAST = {
+    "LOG_CHECK_SECONDS": "0.5",
+    "PRESENCE_TTL_SECONDS": "2",
+    "PRESENCE_HEARTBEAT_SECONDS": "0.5",
+}
+
+
+@pytest.fixture
+def server_overrides() -> dict[str, str]:
+    return FAST
+
+
+@pytest.fixture
+def second(scene: Scene, tmp_path: Path) -> Iterator[TandemProcess]:
+    with TandemProcess(server_env(**FAST), log_path=tmp_path / "second.log") as process:
+        yield process
+
+
+def _url(process: TandemProcess, scene: Scene, user: Any) -> str:
+    return f"{process.ws_url}/ws/documents/{scene.document.id}?token={token_for(user)}"
+
+
+async def _open(scene: Scene, process: TandemProcess, user: Any, **kw: Any) -> YClient:
+    client = YClient(_url(process, scene, user), **kw)
+    scene.clients.append(client)
+    await client.connect()
+    await asyncio.wait_for(client.synced.wait(), 10)
+    return client
+
+
+def _get(process: TandemProcess, path: str, user: Any) -> Any:
+    request = urllib.request.Request(  # noqa: S310
+        f"{process.http_url}{path}", headers={"Authorization": f"Bearer {token_for(user)}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+async def test_clients_on_two_replicas_co_edit_with_cursors_and_presence(
+    scene: Scene, second: TandemProcess
+) -> None:
+    alice = await _open(scene, scene.server, scene.owner)
+    bob = await _open(scene, second, scene.editor)
+    alice.append_paragraph("from replica one")
+    bob.append_paragraph("from replica two")
+    await alice.wait_for(lambda: len(alice.body.children) == 2)
+    await bob.wait_for(lambda: bob.text() == alice.text())
+    await alice.set_awareness(11, 1, {"user": {"name": "Alice"}})
+    await bob.wait_for(lambda: 11 in bob.awareness)
+    presence = await asyncio.to_thread(
+        _get, second, f"/api/documents/{scene.document.id}/presence/", scene.viewer
+    )
+    assert sorted(p["username"] for p in presence) == ["editor", "owner"]
+    assert len({p["replicas"][0] for p in presence}) == 2
+    await alice.drop()
+    await bob.wait_for(lambda: 11 not in bob.awareness)
+
+
+async def test_presence_of_a_killed_replica_vanishes(scene: Scene, second: TandemProcess) -> None:
+    await _open(scene, second, scene.editor)
+    path = f"/api/documents/{scene.document.id}/presence/"
+    assert [
+        p["username"] for p in await asyncio.to_thread(_get, scene.server, path, scene.owner)
+    ] == ["editor"]
+    second.kill()
+    deadline = asyncio.get_running_loop().time() + 6
+    while await asyncio.to_thread(_get, scene.server, path, scene.owner):
+        assert asyncio.get_running_loop().time() < deadline, "presence outlived its replica"
+        await asyncio.sleep(0.5)
+
+
+class Typist:
+    """A client that types steadily and reconnects to the other replica when cut off."""
+
+    def __init__(self, scene: Scene, user: Any, name: str, servers: list[TandemProcess]) -> None:
+        self.scene, self.user, self.name, self.servers = scene, user, name, servers
+        self.client: YClient | None = None
+        self.reconnects = 0
+
+    async def run(self, count: int, interval: float) -> None:
+        self.client = await _open(self.scene, self.servers[0], self.user)
+        for i in range(count):
+            if self.client.close_code is not None or (
+                self.client._reader is not None and self.client._reader.done()
+            ):
+                await self._reconnect()
+            self.client.append_paragraph(f"{self.name}-{i}")
+            await asyncio.sleep(interval)
+        if self.client._reader is not None and self.client._reader.done():
+            await self._reconnect()
+
+    async def _reconnect(self) -> None:
+        assert self.client is not None
+        for server in self.servers:
+            if server.process is not None and server.process.poll() is None:
+                self.client = await _open(self.scene, server, self.user, doc=self.client.doc)
+                self.reconnects += 1
+                return
+        raise AssertionError("no replica left")
+
+
+async def test_kill_9_of_a_replica_while_typing_loses_nothing(
+    scene: Scene, second: TandemProcess, db_call: Any
+) -> None:
+    typists = [
+        Typist(scene, scene.owner, "a", [scene.server, second]),
+        Typist(scene, scene.editor, "b", [second, scene.server]),
+        Typist(scene, scene.owner, "c", [second, scene.server]),
+    ]
+    runs = [asyncio.create_task(t.run(count=40, interval=0.025)) for t in typists]
+    await asyncio.sleep(0.4)
+    second.kill()
+    await asyncio.gather(*runs)
+    assert sum(t.reconnects for t in typists) >= 2
+    clients = [t.client for t in typists if t.client is not None]
+    expected = {f"{t.name}-{i}" for t in typists for i in range(40)}
+    for client in clients:
+        await client.wait_for(lambda c=client: set(c.text().split("\n")) == expected, timeout=20)
+    assert len({c.text() for c in clients}) == 1
+
+    def stored() -> str:
+        doc, _ = document_state(document=Document.objects.get(pk=scene.document.pk))
+        return content.as_text(doc)
+
+    assert set((await db_call(stored)).split("\n")) == expected
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[int, Any]]:
+    """A Redis of this test's own, so restarting it disturbs no other test run."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is needed (Debian package redis-server)"
+    port = free_port()
+    command = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+    ]
+    holder = {"process": subprocess.Popen(command, stdout=subprocess.DEVNULL)}
+
+    def restart() -> None:
+        holder["process"].kill()
+        holder["process"].wait()
+        holder["process"] = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+    yield port, restart
+    holder["process"].kill()
+    holder["process"].wait()
+
+
+async def test_redis_restart_mid_session_repairs_and_converges(
+    scene: Scene, tmp_path: Path, private_redis: tuple[int, Any]
+) -> None:
+    port, restart = private_redis
+    env = server_env(**FAST, REDIS_URL=f"redis://127.0.0.1:{port}/0")
+    with (
+        TandemProcess(env, log_path=tmp_path / "r1.log") as one,
+        TandemProcess(env, log_path=tmp_path / "r2.log") as two,
+    ):
+        alice = await _open(scene, one, scene.owner)
+        bob = await _open(scene, two, scene.editor)
+        alice.append_paragraph("before")
+        await bob.wait_text("before")
+        restart()
+        for i in range(5):
+            alice.append_paragraph(f"during {i}")
+            bob.append_paragraph(f"bob {i}")
+            await asyncio.sleep(0.1)
+        await alice.wait_for(lambda: len(alice.body.children) == 11, timeout=20)
+        await bob.wait_for(lambda: bob.text() == alice.text(), timeout=20)
+
+
+async def test_sigterm_drains_with_1012_and_loses_no_write(scene: Scene, db_call) -> None:
+    writer = YClient(scene.url(scene.owner))
+    scene.clients.append(writer)
+    await writer.connect(hello=0)
+    await writer.synced.wait()
+    for i in range(30):
+        writer.append_paragraph(f"w{i}")
+    await writer.wait_for(lambda: len(writer.acks) == 31)
+    # uvicorn re-raises SIGTERM after its graceful shutdown, so the exit status says -15.
+    assert await asyncio.to_thread(scene.server.stop) in (0, -15)
+    assert await writer.closed() == 1012
+    head = await db_call(lambda: Document.objects.get(pk=scene.document.pk).head_seq)
+    assert head == 30
+    snapshot = await db_call(
+        lambda: DocumentSnapshot.objects.filter(document=scene.document).order_by("-seq").first()
+    )
+    assert snapshot is not None and snapshot.seq == 30  # the final flush stored a snapshot
