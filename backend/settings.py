@@ -7,7 +7,9 @@ production setup (PostgreSQL, channels-redis). Every variable is listed in READM
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -132,9 +134,10 @@ WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=ALLOWED_HOSTS)
 SNAPSHOT_EVERY = env.int("SNAPSHOT_EVERY", default=500)
 ROOM_IDLE_SECONDS = env.float("ROOM_IDLE_SECONDS", default=5.0)
 LOG_CHECK_SECONDS = env.float("LOG_CHECK_SECONDS", default=3.0)
-REPLICA_NAME = env.str("REPLICA_NAME", default="")
+REPLICA_NAME = env.str("REPLICA_NAME", default=f"{socket.gethostname()}-{os.getpid()}")
 PRESENCE_TTL_SECONDS = env.float("PRESENCE_TTL_SECONDS", default=15.0)
 PRESENCE_HEARTBEAT_SECONDS = env.float("PRESENCE_HEARTBEAT_SECONDS", default=5.0)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -10,6 +10,7 @@ import uuid
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from backend.collab import metrics
 from backend.collab.close_codes import CloseCode, close_code_for
 from backend.collab.db import in_db_thread
 from backend.collab.limits import ConnectionCounter, RateLimiter
@@ -92,6 +93,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return None
         self.room = room
         room.join(self.peer)
+        metrics.connections_open.inc()
         runtime.presence.join(room.document_id, self.channel_name_key, user.get_username())
         return None
 
@@ -100,16 +102,21 @@ class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         return f"{id(self):x}"
 
     async def _send_frame(self, frame: bytes) -> None:
+        metrics.bytes_sent.inc(len(frame))
         await self.send(bytes_data=frame)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.room is None or self.peer is None:
             return
+        metrics.bytes_received.inc(len(bytes_data or text_data or ""))
         if bytes_data is None:
+            metrics.rejected("text_frame")
             self.peer.close(CloseCode.MALFORMED)
         elif len(bytes_data) > settings.WS_MAX_MESSAGE_BYTES:
+            metrics.rejected("too_big")
             self.peer.close(CloseCode.TOO_BIG)
         elif not self.limiter.allow():
+            metrics.rejected("rate_limited")
             self.peer.close(CloseCode.TOO_MANY)
         else:
             self.room.receive(self.peer, bytes_data)
@@ -124,6 +131,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if self.user_id is not None:
             _connections.close(self.user_id)
         if self.room is not None:
+            metrics.connections_open.dec()
             self.room.leave(self.peer)
             self.runtime.registry.release(self.room)
             self.runtime.presence.leave(self.channel_name_key)

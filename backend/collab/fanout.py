@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Literal, TypedDict
 
 from channels.layers import BaseChannelLayer
+
+from backend.collab import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +29,20 @@ class RoomUpdateMessage(TypedDict):
     seq: int
     update: bytes
     origin: str
+    committed_at: float  # epoch seconds, for the delivery latency metric
+
+
+def update_message(
+    document_id: uuid.UUID, seq: int, update: bytes, *, origin: str
+) -> RoomUpdateMessage:
+    return {
+        "type": "room.update",
+        "document": str(document_id),
+        "seq": seq,
+        "update": update,
+        "origin": origin,
+        "committed_at": time.time(),
+    }
 
 
 class RoomAwarenessMessage(TypedDict):
@@ -65,13 +82,7 @@ class LayerFanout:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def publish_update(self, document_id: uuid.UUID, seq: int, update: bytes) -> None:
-        message: RoomUpdateMessage = {
-            "type": "room.update",
-            "document": str(document_id),
-            "seq": seq,
-            "update": update,
-            "origin": self.origin,
-        }
+        message = update_message(document_id, seq, update, origin=self.origin)
         self._outgoing.put_nowait((group_name(document_id), dict(message)))
 
     def publish_awareness(self, document_id: uuid.UUID, frame: bytes) -> None:
@@ -103,6 +114,7 @@ class LayerFanout:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                metrics.channel_layer_errors.inc()
                 logger.exception("channel layer send failed; receivers repair from the log")
 
     async def _receive_loop(self) -> None:
@@ -112,6 +124,7 @@ class LayerFanout:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                metrics.channel_layer_errors.inc()
                 logger.exception("channel layer receive failed; retrying in 1 s")
                 await asyncio.sleep(1)
                 continue
@@ -128,6 +141,9 @@ class LayerFanout:
         if room is None:
             return
         if message.get("type") == "room.update":
+            if "committed_at" in message:
+                lag = time.time() - float(message["committed_at"])
+                metrics.fanout_delivery_seconds.observe(max(0.0, lag))
             room.remote_update(int(message["seq"]), message.get("update"))
         elif message.get("type") == "room.awareness":
             room.remote_awareness(bytes(message["frame"]))

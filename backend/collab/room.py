@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from pycrdt import Doc
 
-from backend.collab import protocol
+from backend.collab import metrics, protocol
 from backend.collab.awareness import AwarenessStates
 from backend.collab.close_codes import CloseCode
 from backend.collab.store import UpdateStore
@@ -187,6 +187,7 @@ class Room:
             message = protocol.parse(frame, max_awareness_state=self.limits.max_awareness_state)
         except protocol.MalformedMessage as exc:
             logger.info("closing a connection to %s: %s", self.document_id, exc)
+            metrics.rejected("malformed")
             peer.close(CloseCode.MALFORMED)
             return
         self._dispatch(conn, message)
@@ -195,7 +196,11 @@ class Room:
         if isinstance(message, protocol.SyncUpdate):
             if conn.peer.can_write:
                 self._queue.put_nowait(_Write(conn, message.update))
-            elif not conn.denied:
+                return
+            if message.update == protocol.EMPTY_UPDATE:
+                return  # a viewer's sync step 2 that carries nothing is no write attempt
+            metrics.rejected("viewer")
+            if not conn.denied:
                 conn.denied = True
                 conn.peer.send(protocol.permission_denied(VIEWER_DENIED))
         elif isinstance(message, protocol.SyncStep1):
@@ -291,10 +296,12 @@ class Room:
         outcomes = [self._apply_client_update(write) for write in writes]
         durable = [w for w, changed in zip(writes, outcomes, strict=True) if changed]
         if durable:
-            previous = await self.store.append(
-                self.document_id,
-                [PendingWrite(w.update, w.conn.peer.user_id) for w in durable],
-            )
+            with metrics.commit_seconds.time():
+                previous = await self.store.append(
+                    self.document_id,
+                    [PendingWrite(w.update, w.conn.peer.user_id) for w in durable],
+                )
+            metrics.updates_accepted.inc(len(durable))
             if previous > self.head:
                 await self._catch_up(previous)
             self.head = previous + len(durable)
@@ -318,6 +325,7 @@ class Room:
             if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
                 raise
             logger.warning("pycrdt panicked on an update to %s: %r", self.document_id, exc)
+        metrics.rejected("bad_update")
         write.conn.peer.close(CloseCode.MALFORMED)
         return None
 
@@ -331,7 +339,9 @@ class Room:
 
     async def _catch_up(self, upto: int | None = None) -> None:
         """Fetch and apply committed updates this room has not seen (gap repair)."""
-        for row in await self.store.updates_after(self.document_id, self.head, upto):
+        rows = await self.store.updates_after(self.document_id, self.head, upto)
+        metrics.gaps_repaired.inc(len(rows))
+        for row in rows:
             self._apply_committed(row)
 
     def _apply_committed(self, row: StoredUpdate) -> None:

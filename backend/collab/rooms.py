@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from backend.collab import metrics
 from backend.collab.room import Fanout, Room, RoomLimits
 from backend.collab.store import UpdateStore
 
@@ -101,6 +102,7 @@ class RoomRegistry:
                 future.exception()  # marked retrieved; every waiter re-raises it
             raise
         future.set_result(room)
+        metrics.rooms_open.inc()
 
     def release(self, room: Room) -> None:
         """Called after a connection left; schedules the unload of an empty room."""
@@ -127,7 +129,8 @@ class RoomRegistry:
         except Exception:
             logger.exception("final flush of room %s failed", room.document_id)
         finally:
-            self._rooms.pop(room.document_id, None)
+            if self._rooms.pop(room.document_id, None) is not None:
+                metrics.rooms_open.dec()
             self._unloading.pop(room.document_id, None)
             if self.fanout is not None:
                 await self.fanout.unsubscribe(room.document_id)
@@ -135,6 +138,7 @@ class RoomRegistry:
     def _forget(self, room: Room) -> None:
         if self.get(room.document_id) is room:
             self._rooms.pop(room.document_id, None)
+            metrics.rooms_open.dec()
 
     async def close(self) -> None:
         """Flush and unload every room (process shutdown)."""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import weakref
 from dataclasses import dataclass
 
@@ -16,11 +14,6 @@ from backend.collab.presence import LocalPresence, PresenceEntry, RedisPresence
 from backend.collab.room import RoomLimits
 from backend.collab.rooms import RoomRegistry
 from backend.collab.store import DjangoUpdateStore
-
-
-def replica_name() -> str:
-    """``REPLICA_NAME``, or host name and process id (a pod's host name is its name)."""
-    return settings.REPLICA_NAME or f"{socket.gethostname()}-{os.getpid()}"
 
 
 @dataclass
@@ -89,12 +82,12 @@ async def _create() -> Runtime:
     presence: LocalPresence
     if settings.REDIS_URL:
         presence = RedisPresence(
-            replica_name(),
+            settings.REPLICA_NAME,
             url=settings.REDIS_URL,
             prefix=settings.REDIS_PREFIX,
             ttl=settings.PRESENCE_TTL_SECONDS,
             heartbeat=settings.PRESENCE_HEARTBEAT_SECONDS,
         )
     else:
-        presence = LocalPresence(replica_name())
+        presence = LocalPresence(settings.REPLICA_NAME)
     return Runtime(registry=registry, presence=presence, fanout=fanout)

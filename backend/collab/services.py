@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from pycrdt import Doc
 
 from backend.collab import content, update_log
-from backend.collab.fanout import RoomUpdateMessage, group_name
+from backend.collab.fanout import group_name, update_message
 from backend.collab.room import doc_from_log
 from backend.collab.update_log import PendingWrite
 from backend.documents.errors import InvalidRequest
@@ -61,13 +61,7 @@ def _announce(document_id: uuid.UUID, seq: int, update: bytes) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    message: RoomUpdateMessage = {
-        "type": "room.update",
-        "document": str(document_id),
-        "seq": seq,
-        "update": update,
-        "origin": "rest",
-    }
+    message = update_message(document_id, seq, update, origin="rest")
     try:
         async_to_sync(layer.group_send)(group_name(document_id), dict(message))
     except Exception:
