@@ -15,6 +15,13 @@ import type { Link, StatusFacts } from './status'
 /** Close codes after which reconnecting cannot help (docs/protocol.md). */
 const FINAL_CLOSE = new Set([1009, 4400, 4403, 4404])
 const UNAUTHENTICATED = 4401
+/**
+ * y-websocket drops a connection that received nothing for 30 s. Alone in a quiet document
+ * nothing arrives, so ask for the awareness states now and then (message type 3): the answer
+ * keeps the connection alive and presence fresh.
+ */
+const KEEPALIVE_MS = 10_000
+const QUERY_AWARENESS = new Uint8Array([3])
 
 export interface ConnectionEvents {
   change(facts: StatusFacts): void
@@ -29,6 +36,7 @@ export class DocumentConnection {
   private everConnected = false
   private readOnly = false
   private stopSession: () => void
+  private keepalive: ReturnType<typeof setInterval>
 
   constructor(
     readonly documentId: string,
@@ -98,6 +106,10 @@ export class DocumentConnection {
     })
     window.addEventListener('online', this.onOnline)
     window.addEventListener('offline', this.onOffline)
+    this.keepalive = setInterval(() => {
+      const ws = this.provider.ws
+      if (this.provider.wsconnected && ws?.readyState === WebSocket.OPEN) ws.send(QUERY_AWARENESS)
+    }, KEEPALIVE_MS)
   }
 
   // The browser knows the network is gone before a socket notices: stop waiting on it, and
@@ -168,6 +180,7 @@ export class DocumentConnection {
   }
 
   destroy(): void {
+    clearInterval(this.keepalive)
     this.stopSession()
     window.removeEventListener('online', this.onOnline)
     window.removeEventListener('offline', this.onOffline)

@@ -74,8 +74,12 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
   const canEdit = (): boolean => role !== 'viewer'
   document.title = `${title} · Tandem`
 
-  const statusPill = h('div', { class: 'status', role: 'status', 'aria-live': 'polite', 'data-state': 'connecting' },
+  const statusPill = h('div', { class: 'status', 'data-state': 'connecting' },
     h('span', { class: 'status-dot', 'aria-hidden': 'true' }), h('span', { class: 'status-label' }, 'Connecting…'))
+  // Screen readers hear when the connection's kind of state changes, not every "Saving…".
+  const announcer = h('span', { class: 'sr-only', role: 'status' })
+  const group = (state: string): string => (['saved', 'saving', 'connected'].includes(state) ? 'live' : state === 'unsynced' ? 'offline' : state)
+  let announced = 'connecting'
   let ended = false
   const renderStatus = (facts: StatusFacts): void => {
     const view = describeStatus(facts)
@@ -83,6 +87,10 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
       // Access revoked, document deleted or session over: keep the text on screen, stop editing.
       ended = true
       lockEditor(view.detail)
+    }
+    if (group(view.state) !== announced) {
+      if (announced !== 'connecting' || group(view.state) !== 'live') announcer.textContent = `${view.label}. ${view.detail}`
+      announced = group(view.state)
     }
     statusPill.dataset.state = view.state
     statusPill.title = view.detail
@@ -289,7 +297,7 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
     h('div', { class: 'doc-heading' },
       h('h1', { class: 'sr-only' }, title),
       titleInput, titleText, badgeSlot),
-    h('div', { class: 'editor-actions' }, statusPill, presence.element, historyButton, shareButton),
+    h('div', { class: 'editor-actions' }, statusPill, announcer, presence.element, historyButton, shareButton),
     accountMenu())
 
   replaceChildren(root,
