@@ -1,16 +1,18 @@
-"""Run Tandem under uvicorn with the settings from the environment.
+"""Run Tandem under an ASGI server with the settings from the environment.
 
+``ASGI_SERVER`` picks uvicorn (default, with uvloop and httptools), daphne or hypercorn.
 ``HOST`` and ``PORT`` choose the address; ``WS_PER_MESSAGE_DEFLATE`` turns WebSocket
-compression on (off by default: Yjs updates are small and compression costs latency).
+compression on (uvicorn only; off by default: Yjs updates are small and compression costs
+latency); ``WS_MAX_MESSAGE_BYTES`` bounds incoming messages (larger ones close with 1009).
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import sys
 
-import uvicorn
-from uvicorn.config import LOGGING_CONFIG
+APPLICATION = "backend.asgi:application"
 
 
 def _truthy(value: str) -> bool:
@@ -19,6 +21,8 @@ def _truthy(value: str) -> bool:
 
 def log_config() -> dict[str, object]:
     """uvicorn's logging, with every handler redacting tokens from query strings."""
+    from uvicorn.config import LOGGING_CONFIG
+
     config = copy.deepcopy(LOGGING_CONFIG)
     config["filters"] = {"redact_tokens": {"()": "backend.log_redaction.RedactTokensFilter"}}
     for handler in config["handlers"].values():
@@ -26,18 +30,60 @@ def log_config() -> dict[str, object]:
     return config
 
 
-def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+def _uvicorn(host: str, port: int, max_bytes: int, grace: int) -> None:
+    import uvicorn
+
     uvicorn.run(
-        "backend.asgi:application",
-        host=os.environ.get("HOST", "127.0.0.1"),
-        port=int(os.environ.get("PORT", "8000")),
+        APPLICATION,
+        host=host,
+        port=port,
+        loop="auto",
+        http="auto",
         ws_per_message_deflate=_truthy(os.environ.get("WS_PER_MESSAGE_DEFLATE", "0")),
-        ws_max_size=int(os.environ.get("WS_MAX_MESSAGE_BYTES", str(1024 * 1024))),
+        ws_max_size=max_bytes,
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         log_config=log_config(),
-        timeout_graceful_shutdown=int(os.environ.get("GRACEFUL_SHUTDOWN_SECONDS", "20")),
+        timeout_graceful_shutdown=grace,
+    )
+
+
+def _daphne(host: str, port: int, max_bytes: int, grace: int) -> None:
+    # Daphne writes no access log unless asked, so no query string reaches a log.
+    from daphne.cli import CommandLineInterface
+
+    CommandLineInterface().run(
+        ["-b", host, "-p", str(port), "--proxy-headers", "--websocket-max-message-size",
+         str(max_bytes), "--application-close-timeout", str(grace), APPLICATION]
+    )
+
+
+def _hypercorn(host: str, port: int, max_bytes: int, grace: int) -> None:
+    # Hypercorn writes no access log unless configured to.
+    from hypercorn.config import Config
+    from hypercorn.run import run
+
+    config = Config()
+    config.application_path = APPLICATION
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.websocket_max_message_size = max_bytes
+    config.graceful_timeout = grace
+    sys.exit(run(config))
+
+
+SERVERS = {"uvicorn": _uvicorn, "daphne": _daphne, "hypercorn": _hypercorn}
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+    name = os.environ.get("ASGI_SERVER", "uvicorn")
+    if name not in SERVERS:
+        sys.exit(f"ASGI_SERVER={name!r} is not one of {', '.join(SERVERS)}.")
+    SERVERS[name](
+        os.environ.get("HOST", "127.0.0.1"),
+        int(os.environ.get("PORT", "8000")),
+        int(os.environ.get("WS_MAX_MESSAGE_BYTES", str(1024 * 1024))),
+        int(os.environ.get("GRACEFUL_SHUTDOWN_SECONDS", "20")),
     )
 
 
