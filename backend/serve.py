@@ -50,7 +50,7 @@ def _uvicorn(host: str, port: int, max_bytes: int, grace: int) -> None:
 
 def _daphne(host: str, port: int, max_bytes: int, grace: int) -> None:
     # Daphne writes no access log unless asked, so no query string reaches a log.
-    from daphne.cli import CommandLineInterface
+    from daphne.cli import CommandLineInterface  # type: ignore[import-untyped]
 
     CommandLineInterface().run(
         ["-b", host, "-p", str(port), "--proxy-headers", "--websocket-max-message-size",
