@@ -82,10 +82,22 @@ def test_two_people_see_each_others_text_caret_and_presence(
         # "Saved" once the server acknowledged this person's last change.
         expect(status(page)).to_have_text("Saved")
 
-    # Formatting travels too.
+    # Formatting travels too: a heading, a list, bold text and a link.
     alice_page.keyboard.press("Control+Home")
     alice_page.get_by_role("button", name="Heading 1").click()
     expect(bob_page.locator(".ProseMirror h1")).to_contain_text("Hello from Alice.")
+    type_at_end(alice_page, "\nMilk")
+    alice_page.get_by_role("button", name="Bulleted list").click()
+    alice_page.keyboard.press("Shift+Home")
+    alice_page.get_by_role("button", name="Bold").click()
+    alice_page.keyboard.press("Control+k")
+    link_dialog = alice_page.get_by_role("dialog", name="Add link")
+    link_dialog.get_by_label("Link address").fill("https://example.com/milk")
+    link_dialog.get_by_role("button", name="Apply").click()
+    expect(bob_page.locator(".ProseMirror ul li a")).to_have_attribute(
+        "href", "https://example.com/milk"
+    )
+    expect(bob_page.locator(".ProseMirror ul li strong")).to_contain_text("Milk")
     expect(status(alice_page)).to_have_text("Saved")
     screenshot(alice_page, "coedit-alice")
     screenshot(bob_page, "coedit-bob")

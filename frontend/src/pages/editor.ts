@@ -206,8 +206,8 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
   titleInput.addEventListener('blur', () => void commitTitle())
 
   const badgeSlot = h('span', { class: 'badge-slot' })
-  const shareButton = h('button', { type: 'button', class: 'button', onclick: () => openShareDialog(doc.id, title, announceRoles) }, icon(ICONS.share), h('span', { class: 'label' }, 'Share'))
-  const historyButton = h('button', { type: 'button', class: 'button', 'aria-expanded': 'false', 'aria-controls': 'history-panel' }, icon(ICONS.history), h('span', { class: 'label' }, 'History'))
+  const shareButton = h('button', { type: 'button', class: 'button', 'aria-label': 'Share', onclick: () => openShareDialog(doc.id, title, announceRoles) }, icon(ICONS.share), h('span', { class: 'label' }, 'Share'))
+  const historyButton = h('button', { type: 'button', class: 'button', 'aria-label': 'History', 'aria-expanded': 'false', 'aria-controls': 'history-panel' }, icon(ICONS.history), h('span', { class: 'label' }, 'History'))
   const banner = h('p', { class: 'banner', role: 'note' }, icon(ICONS.lock), h('span', {}, `View only. You can read along and others see your cursor; ask ${doc.owner} for edit access.`))
   const content = h('div', { class: 'editor-content' }, surface)
   const history: HistoryPanel = historyPanel(doc.id, {
