@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websockets
 
 from backend.collab import content
 from backend.collab.models import DocumentSnapshot
@@ -102,25 +103,35 @@ class Typist:
         self.reconnects = 0
 
     async def run(self, count: int, interval: float) -> None:
-        self.client = await _open(self.scene, self.servers[0], self.user)
+        await self._connect(doc=None)
         for i in range(count):
-            if self.client.close_code is not None or (
-                self.client._reader is not None and self.client._reader.done()
-            ):
-                await self._reconnect()
+            if self._cut_off():
+                await self._connect(doc=self.client.doc if self.client else None)
+            assert self.client is not None
             self.client.append_paragraph(f"{self.name}-{i}")
             await asyncio.sleep(interval)
-        if self.client._reader is not None and self.client._reader.done():
-            await self._reconnect()
+        if self._cut_off():
+            await self._connect(doc=self.client.doc if self.client else None)
 
-    async def _reconnect(self) -> None:
-        assert self.client is not None
-        for server in self.servers:
-            if server.process is not None and server.process.poll() is None:
-                self.client = await _open(self.scene, server, self.user, doc=self.client.doc)
-                self.reconnects += 1
+    def _cut_off(self) -> bool:
+        reader = self.client._reader if self.client else None
+        return reader is None or reader.done()
+
+    async def _connect(self, doc: Any) -> None:
+        """Like a real client: try the replicas that are up, with a short backoff."""
+        for _attempt in range(20):
+            for server in self.servers:
+                if server.process is None or server.process.poll() is not None:
+                    continue
+                try:
+                    self.client = await _open(self.scene, server, self.user, doc=doc)
+                except (OSError, TimeoutError, websockets.InvalidHandshake):
+                    continue
+                if doc is not None:
+                    self.reconnects += 1
                 return
-        raise AssertionError("no replica left")
+            await asyncio.sleep(0.1)
+        raise AssertionError("no replica accepted the connection")
 
 
 async def test_kill_9_of_a_replica_while_typing_loses_nothing(
