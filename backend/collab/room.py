@@ -26,6 +26,8 @@ from backend.collab.close_codes import CloseCode
 from backend.collab.store import UpdateStore
 from backend.collab.update_log import LoadedLog, PendingWrite, StoredUpdate
 from backend.documents.errors import DocumentNotFound
+from backend.documents.models import Role
+from backend.documents.permissions import AccessSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +215,27 @@ class Room:
         elif isinstance(message, protocol.Hello):
             since = message.since
             self._queue.put_nowait(_Call(lambda: self._start_replay(conn, since)))
+
+    def apply_access(self, access: AccessSnapshot) -> None:
+        """Re-check open connections: revoked access closes, a changed role applies now."""
+        for conn in list(self.connections.values()):
+            user_id = conn.peer.user_id
+            if user_id is None:
+                continue
+            role = access.roles.get(user_id)
+            if user_id in access.inactive:
+                conn.peer.close(CloseCode.FORBIDDEN)
+            elif role is None:
+                conn.peer.close(CloseCode.NOT_FOUND)
+            else:
+                can_write = role.allows(Role.EDITOR)
+                if can_write and not conn.peer.can_write:
+                    conn.denied = False
+                conn.peer.can_write = can_write
+
+    @property
+    def user_ids(self) -> set[int]:
+        return {c.peer.user_id for c in self.connections.values() if c.peer.user_id is not None}
 
     # --- from other processes ------------------------------------------------------------
 

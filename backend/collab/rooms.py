@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from typing import Protocol
 from backend.collab import metrics
 from backend.collab.room import Fanout, Room, RoomLimits
 from backend.collab.store import UpdateStore
+from backend.documents.permissions import AccessSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +23,12 @@ class Subscriptions(Fanout, Protocol):
     async def subscribe(self, document_id: uuid.UUID) -> None: ...
 
     async def unsubscribe(self, document_id: uuid.UUID) -> None: ...
+
+
+class AccessCheck(Protocol):
+    def __call__(
+        self, *, document_id: uuid.UUID, user_ids: set[int]
+    ) -> Awaitable[AccessSnapshot]: ...
 
 
 class RoomRegistry:
@@ -40,12 +48,14 @@ class RoomRegistry:
         limits: RoomLimits | None = None,
         idle_seconds: float = 5.0,
         check_seconds: float = 3.0,
+        access: AccessCheck | None = None,
     ) -> None:
         self.store = store
         self.fanout = fanout
         self.limits = limits or RoomLimits()
         self.idle_seconds = idle_seconds
         self.check_seconds = check_seconds
+        self.access = access
         self._rooms: dict[uuid.UUID, asyncio.Future[Room]] = {}
         self._unloading: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._idle_timers: dict[uuid.UUID, asyncio.TimerHandle] = {}
@@ -154,13 +164,20 @@ class RoomRegistry:
             self._checker = asyncio.create_task(self._check_forever(), name="room log check")
 
     async def _check_forever(self) -> None:
-        """Repair gaps the channel layer left, and re-join groups Redis may have lost."""
+        """Repair gaps the channel layer left, re-join groups Redis may have lost, and
+        re-check every connection's access (revocations and role changes apply live)."""
         while self._rooms:
             await asyncio.sleep(self.check_seconds)
             for room in self.rooms:
                 await self._guarded(room.check_log)
+                if self.access is not None and room.connections:
+                    await self._guarded(functools.partial(self._check_access, room))
                 if self.fanout is not None:
                     await self.fanout.subscribe(room.document_id)
+
+    async def _check_access(self, room: Room) -> None:
+        assert self.access is not None
+        room.apply_access(await self.access(document_id=room.document_id, user_ids=room.user_ids))
 
     async def _guarded(self, check: Callable[[], Awaitable[None]]) -> None:
         try:

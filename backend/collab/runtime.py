@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from backend.collab.db import in_db_thread
 from backend.collab.fanout import LayerFanout
 from backend.collab.presence import LocalPresence, PresenceEntry, RedisPresence
 from backend.collab.room import RoomLimits
 from backend.collab.rooms import RoomRegistry
 from backend.collab.store import DjangoUpdateStore
+from backend.documents.permissions import document_access_snapshot
 
 
 @dataclass
@@ -72,6 +74,7 @@ async def _create() -> Runtime:
         ),
         idle_seconds=settings.ROOM_IDLE_SECONDS,
         check_seconds=settings.LOG_CHECK_SECONDS,
+        access=in_db_thread(document_access_snapshot),
     )
     fanout = None
     layer = get_channel_layer()

@@ -7,9 +7,10 @@ without any access gets ``DocumentNotFound`` whether or not the document exists.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 
 from backend.documents.errors import DocumentNotFound, RoleRequired
 from backend.documents.models import Document, Membership, Role
@@ -50,3 +51,25 @@ def document_access(
     if not role.allows(need):
         raise RoleRequired(f"This needs the {need.value} role; you are {role.value}.")
     return document, role
+
+
+@dataclass(frozen=True)
+class AccessSnapshot:
+    """The current roles of some users on a document, for re-checking open connections."""
+
+    roles: dict[int, Role]  # users with access, by id
+    inactive: frozenset[int]  # users whose account was deactivated or deleted
+
+
+def document_access_snapshot(*, document_id: uuid.UUID, user_ids: set[int]) -> AccessSnapshot:
+    """Who of ``user_ids`` may still open the document, and with which role."""
+    active = set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
+    owner_id = Document.objects.filter(pk=document_id).values_list("owner_id", flat=True).first()
+    roles: dict[int, Role] = {}
+    if owner_id is not None:
+        if owner_id in active:
+            roles[owner_id] = Role.OWNER
+        members = Membership.objects.filter(document_id=document_id, user_id__in=active)
+        for user_id, role in members.values_list("user_id", "role"):
+            roles[user_id] = Role(role)
+    return AccessSnapshot(roles=roles, inactive=frozenset(user_ids - active))

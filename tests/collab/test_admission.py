@@ -10,6 +10,7 @@ import pytest
 import websockets
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from backend.documents.models import Membership
 from tests.collab.conftest import Scene
 from tests.collab.yclient import YClient
 from tests.factories import make_user, token_for
@@ -88,3 +89,22 @@ async def test_foreign_origin_is_refused_at_handshake(scene: Scene) -> None:
     scene.clients.append(allowed)
     await allowed.connect(origin=f"http://127.0.0.1:{scene.server.port}")
     await asyncio.wait_for(allowed.synced.wait(), 10)
+
+
+async def test_access_changes_apply_to_open_connections(scene: Scene, db_call) -> None:
+    """Removing a member closes their socket (4404); a role change applies without reconnecting;
+    deactivating a user closes theirs (4403)."""
+    editor = await scene.client(scene.editor)
+    viewer = await scene.client(scene.viewer)
+    owner = await scene.client(scene.owner)
+    await db_call(lambda: Membership.objects.filter(user=scene.editor).delete())
+    assert await editor.closed(timeout=10) == 4404
+
+    await db_call(lambda: Membership.objects.filter(user=scene.viewer).update(role="editor"))
+    await asyncio.sleep(1.5)  # the server re-checks access every LOG_CHECK_SECONDS (0.5 s)
+    viewer.append_paragraph("promoted")
+    await owner.wait_text("promoted")
+
+    scene.owner.is_active = False
+    await db_call(scene.owner.save)
+    assert await owner.closed(timeout=10) == 4403
