@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { colorFor, initials, PALETTE } from './colors'
 import { groupHistory, normalizeHistory } from './history'
 import { jwtExpiry, refreshDelay } from './jwt'
+import { safeHref } from './links'
 import { peopleFrom } from './people'
 import { match, safeNext } from './router'
 import { relativeTime } from './time'
@@ -103,5 +104,16 @@ describe('relativeTime', () => {
     expect(relativeTime('2026-01-02T09:00:00Z', now)).toBe('3 h ago')
     expect(relativeTime('2026-01-01T12:00:00Z', now)).toBe('yesterday')
     expect(relativeTime('garbage', now)).toBe('')
+  })
+})
+
+describe('safeHref', () => {
+  it('keeps web and mail links, completes bare hosts, drops other schemes', () => {
+    expect(safeHref(' https://example.com/a ')).toBe('https://example.com/a')
+    expect(safeHref('mailto:ada@example.com')).toBe('mailto:ada@example.com')
+    expect(safeHref('example.com/x')).toBe('https://example.com/x')
+    expect(safeHref('javascript:alert(1)')).toBe('')
+    expect(safeHref('data:text/html,hi')).toBe('')
+    expect(safeHref('')).toBe('')
   })
 })

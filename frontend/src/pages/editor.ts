@@ -11,6 +11,7 @@ import { colorFor } from '../colors'
 import { DocumentConnection } from '../connection'
 import { h, icon, replaceChildren } from '../dom'
 import type { Page } from '../main'
+import { safeHref } from '../links'
 import { accessToken, session } from '../session'
 import { describeStatus, type StatusFacts } from '../status'
 import { dialog } from '../ui/dialog'
@@ -24,6 +25,7 @@ import { accountMenu } from '../ui/topbar'
 import { roleBadge } from './documents'
 
 const ROLE_POLL_MS = 30_000
+
 
 /** Another person's caret with their name; hidden from screen readers (the presence list names them). */
 function renderCaret(user: Record<string, unknown>): HTMLElement {
@@ -144,7 +146,7 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
       class: 'stack',
       onsubmit: (event: Event) => {
         event.preventDefault()
-        const href = input.value.trim()
+        const href = safeHref(input.value)
         const chain = editor.chain().focus().extendMarkRange('link')
         if (!href) chain.unsetLink().run()
         else if (editor.state.selection.empty && !current) chain.insertContent({ type: 'text', text: href, marks: [{ type: 'link', attrs: { href } }] }).run()
