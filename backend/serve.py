@@ -41,6 +41,10 @@ def _uvicorn(host: str, port: int, max_bytes: int, grace: int) -> None:
         http="auto",
         ws_per_message_deflate=_truthy(os.environ.get("WS_PER_MESSAGE_DEFLATE", "0")),
         ws_max_size=max_bytes,
+        # A client that vanished without a close frame (half-open socket) is dropped once
+        # a ping goes unanswered: after at most WS_PING_INTERVAL + WS_PING_TIMEOUT seconds.
+        ws_ping_interval=float(os.environ.get("WS_PING_INTERVAL", "20")),
+        ws_ping_timeout=float(os.environ.get("WS_PING_TIMEOUT", "20")),
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         log_config=log_config(),
@@ -68,6 +72,7 @@ def _hypercorn(host: str, port: int, max_bytes: int, grace: int) -> None:
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.websocket_max_message_size = max_bytes
     config.graceful_timeout = grace
+    config.websocket_ping_interval = float(os.environ.get("WS_PING_INTERVAL", "20"))
     sys.exit(run(config))
 
 

@@ -33,6 +33,8 @@ class Outbox:
         self._queued = 0
         self._wakeup = asyncio.Event()
         self._close_code: int | None = None
+        self._sending: asyncio.Future[None] | None = None
+        self._closer: asyncio.Future[None] | None = None
 
     @property
     def queued_bytes(self) -> int:
@@ -50,26 +52,38 @@ class Outbox:
         self._wakeup.set()
 
     def close(self, code: int) -> None:
-        """Drop what is queued and close the socket with ``code``."""
-        if self._close_code is None:
-            self._close_code = code
-            self._frames.clear()
-            self._queued = 0
-            self._wakeup.set()
+        """Drop what is queued and close the socket with ``code``.
+
+        A send stuck on a client that stopped reading is abandoned: the close goes out from
+        a task of its own, so a stalled socket holds neither memory nor the writer.
+        """
+        if self._close_code is not None:
+            return
+        self._close_code = code
+        self._frames.clear()
+        self._queued = 0
+        if self._sending is not None:
+            self._sending.cancel()
+            self._closer = asyncio.ensure_future(self._close(code))
+        self._wakeup.set()
 
     async def run(self) -> None:
         try:
-            while True:
+            while self._close_code is None:
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 while self._frames and self._close_code is None:
                     frame = self._frames.popleft()
                     self._queued -= len(frame)
-                    await self._send(frame)
-                if self._close_code is not None:
-                    await self._close(self._close_code)
-                    return
+                    self._sending = asyncio.ensure_future(self._send(frame))
+                    try:
+                        await self._sending
+                    finally:
+                        self._sending = None
+            if self._closer is None:
+                await self._close(self._close_code)
         except asyncio.CancelledError:
-            raise
+            if self._closer is None:
+                raise
         except Exception:
             logger.info("a send failed; the client is gone", exc_info=True)
