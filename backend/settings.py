@@ -163,7 +163,7 @@ WHITENOISE_IMMUTABLE_FILE_TEST = r"^/?assets/.+-[0-9A-Za-z_-]{8,}\.\w+$"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "backend.documents.tokens.RevocableJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -178,6 +178,8 @@ SIMPLE_JWT = {
         seconds=env.int("JWT_REFRESH_LIFETIME", default=7 * 24 * 3600)
     ),
     "UPDATE_LAST_LOGIN": False,
+    "TOKEN_OBTAIN_SERIALIZER": "backend.documents.tokens.TokenObtainSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "backend.documents.tokens.TokenRefreshCheckingSerializer",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -29,10 +29,13 @@ _connections = ConnectionCounter()
 class SocketPeer:
     """The room's view of one connection."""
 
-    def __init__(self, outbox: Outbox, *, user_id: int, can_write: bool) -> None:
+    def __init__(
+        self, outbox: Outbox, *, user_id: int, can_write: bool, token_generation: int
+    ) -> None:
         self.outbox = outbox
         self.user_id: int | None = user_id
         self.can_write = can_write
+        self.token_generation = token_generation
 
     def send(self, frame: bytes) -> None:
         self.outbox.put(frame)
@@ -75,7 +78,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.limiter = RateLimiter(settings.WS_MAX_MESSAGES_PER_SECOND)
         outbox = Outbox(self._send_frame, self.close, max_bytes=settings.WS_MAX_QUEUED_BYTES)
         self.outbox_task = asyncio.create_task(outbox.run())
-        self.peer = SocketPeer(outbox, user_id=user.pk, can_write=role.allows(Role.EDITOR))
+        self.peer = SocketPeer(
+            outbox,
+            user_id=user.pk,
+            can_write=role.allows(Role.EDITOR),
+            token_generation=int(self.scope["token_generation"]),
+        )
         delay = max(0.0, float(self.scope["token_expires_at"]) - time.time())
         self.expiry = asyncio.get_running_loop().call_later(
             delay, self.peer.close, CloseCode.UNAUTHENTICATED

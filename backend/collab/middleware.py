@@ -13,6 +13,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from backend.collab.close_codes import CloseCode
 from backend.collab.db import in_db_thread
+from backend.documents.tokens import CLAIM, token_generation
 
 
 class JWTAuthMiddleware(BaseMiddleware):  # type: ignore[misc]
@@ -26,8 +27,8 @@ class JWTAuthMiddleware(BaseMiddleware):  # type: ignore[misc]
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         scope = dict(scope)
         token = _query_token(scope)
-        user, expires_at, error = await _authenticate(token)
-        scope.update(user=user, token_expires_at=expires_at)
+        user, expires_at, generation, error = await _authenticate(token)
+        scope.update(user=user, token_expires_at=expires_at, token_generation=generation)
         if error is not None:
             scope["auth_error"] = error
         return await super().__call__(scope, receive, send)
@@ -39,21 +40,29 @@ def _query_token(scope: dict[str, Any]) -> str | None:
     return values[0] if values else None
 
 
-async def _authenticate(token: str | None) -> tuple[User | AnonymousUser, float | None, int | None]:
+async def _authenticate(
+    token: str | None,
+) -> tuple[User | AnonymousUser, float | None, int, int | None]:
+    refused = AnonymousUser(), None, 0, int(CloseCode.UNAUTHENTICATED)
     if not token:
-        return AnonymousUser(), None, CloseCode.UNAUTHENTICATED
+        return refused
     try:
         access = AccessToken(token)  # type: ignore[arg-type]  # checks signature, expiry, type
     except TokenError:
-        return AnonymousUser(), None, CloseCode.UNAUTHENTICATED
-    user = await _active_user(access.get("user_id"))
+        return refused
+    generation = int(access.get(CLAIM, 0))
+    user = await _active_user(access.get("user_id"), generation)
     if user is None:
-        return AnonymousUser(), None, CloseCode.UNAUTHENTICATED
-    return user, float(access["exp"]), None
+        return refused
+    return user, float(access["exp"]), generation, None
 
 
-def _active_user_sync(user_id: Any) -> User | None:
-    return User.objects.filter(pk=user_id, is_active=True).first()
+def _active_user_sync(user_id: Any, generation: int) -> User | None:
+    """The token's user if active and the token not revoked (see documents.tokens)."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or token_generation(user.pk) != generation:
+        return None
+    return user
 
 
 _active_user = in_db_thread(_active_user_sync)

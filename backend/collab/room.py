@@ -39,6 +39,7 @@ class Peer(Protocol):
 
     user_id: int | None
     can_write: bool
+    token_generation: int
 
     def send(self, frame: bytes) -> None: ...
 
@@ -223,7 +224,9 @@ class Room:
             if user_id is None:
                 continue
             role = access.roles.get(user_id)
-            if user_id in access.inactive:
+            if access.generations.get(user_id, 0) != conn.peer.token_generation:
+                conn.peer.close(CloseCode.UNAUTHENTICATED)
+            elif user_id in access.inactive:
                 conn.peer.close(CloseCode.FORBIDDEN)
             elif role is None:
                 conn.peer.close(CloseCode.NOT_FOUND)

@@ -27,6 +27,7 @@ from backend.documents.serializers import (
     RegisterInput,
     UserOutput,
 )
+from backend.documents.tokens import user_logout_everywhere
 
 
 def _caller(request: Request) -> User:
@@ -51,6 +52,14 @@ class RegisterApi(APIView):
         data.is_valid(raise_exception=True)
         user = services.user_register(**data.validated_data)
         return Response(UserOutput(user).data, status=status.HTTP_201_CREATED)
+
+
+class LogoutEverywhereApi(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        """Revoke every token of the caller; open WebSockets close within seconds (4401)."""
+        user_logout_everywhere(user=_caller(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeApi(APIView):

@@ -69,3 +69,15 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} is {self.role} of {self.document}"
+
+
+class AccountState(models.Model):
+    """Per-user security state: bumping ``token_generation`` revokes every issued token."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_state"
+    )
+    token_generation = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.user} (tokens of generation {self.token_generation})"

@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 
 from backend.documents.errors import DocumentNotFound, RoleRequired
 from backend.documents.models import Document, Membership, Role
+from backend.documents.tokens import token_generations
 
 
 def document_role(*, user: AbstractBaseUser | AnonymousUser, document: Document) -> Role | None:
@@ -59,6 +60,7 @@ class AccessSnapshot:
 
     roles: dict[int, Role]  # users with access, by id
     inactive: frozenset[int]  # users whose account was deactivated or deleted
+    generations: dict[int, int]  # current token generation per user (see tokens.py)
 
 
 def document_access_snapshot(*, document_id: uuid.UUID, user_ids: set[int]) -> AccessSnapshot:
@@ -72,4 +74,8 @@ def document_access_snapshot(*, document_id: uuid.UUID, user_ids: set[int]) -> A
         members = Membership.objects.filter(document_id=document_id, user_id__in=active)
         for user_id, role in members.values_list("user_id", "role"):
             roles[user_id] = Role(role)
-    return AccessSnapshot(roles=roles, inactive=frozenset(user_ids - active))
+    return AccessSnapshot(
+        roles=roles,
+        inactive=frozenset(user_ids - active),
+        generations=token_generations(user_ids),
+    )

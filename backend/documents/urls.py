@@ -12,6 +12,7 @@ urlpatterns = [
     path("auth/token/", TokenObtainPairView.as_view(), name="auth-token"),
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="auth-token-refresh"),
     path("auth/me/", apis.MeApi.as_view(), name="auth-me"),
+    path("auth/logout-all/", apis.LogoutEverywhereApi.as_view(), name="auth-logout-all"),
     path("documents/", apis.DocumentListApi.as_view(), name="document-list"),
     path("documents/<str:document_id>/", apis.DocumentDetailApi.as_view(), name="document-detail"),
     path(

@@ -11,6 +11,7 @@ import websockets
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from backend.documents.models import Membership
+from backend.documents.tokens import TokenObtainSerializer, user_logout_everywhere
 from tests.collab.conftest import Scene
 from tests.collab.yclient import YClient
 from tests.factories import make_user, token_for
@@ -108,3 +109,14 @@ async def test_access_changes_apply_to_open_connections(scene: Scene, db_call) -
     scene.owner.is_active = False
     await db_call(scene.owner.save)
     assert await owner.closed(timeout=10) == 4403
+
+
+async def test_logout_everywhere_closes_open_sockets_and_refuses_old_tokens(
+    scene: Scene, db_call
+) -> None:
+    token = await db_call(lambda: str(TokenObtainSerializer.get_token(scene.editor).access_token))
+    editor = await scene.client(token=token)
+    await db_call(lambda: user_logout_everywhere(user=scene.editor))
+    assert await editor.closed(timeout=10) == 4401
+    code, frames = await refused_with(scene, scene.url(token=token))
+    assert (code, frames) == (4401, 0)

@@ -80,3 +80,21 @@ def test_refresh_token_is_not_an_access_token(api: APIClient) -> None:
     ]
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {refresh}")
     assert api.get("/api/auth/me/").status_code == 401
+
+
+def test_logout_everywhere_revokes_access_and_refresh_tokens(api: APIClient) -> None:
+    make_user(username="ada")
+    first = api.post("/api/auth/token/", {"username": "ada", "password": PASSWORD}).json()
+    second = api.post("/api/auth/token/", {"username": "ada", "password": PASSWORD}).json()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {first['access']}")
+    assert api.post("/api/auth/logout-all/").status_code == 204
+
+    for tokens in (first, second):
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+        assert api.get("/api/auth/me/").status_code == 401
+        api.credentials()
+        refreshed = api.post("/api/auth/token/refresh/", {"refresh": tokens["refresh"]})
+        assert refreshed.status_code == 401
+    fresh = api.post("/api/auth/token/", {"username": "ada", "password": PASSWORD}).json()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {fresh['access']}")
+    assert api.get("/api/auth/me/").status_code == 200
