@@ -6,11 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.db.models.functions import Length
 from drf_spectacular.utils import extend_schema
 from pycrdt import Doc
-from rest_framework.exceptions import NotAuthenticated
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,15 +25,16 @@ from backend.collab.serializers import (
     PresenceOutput,
     RestoreInput,
 )
+from backend.documents.apis import caller
 from backend.documents.errors import DocumentNotFound
-from backend.documents.models import Role
+from backend.documents.models import Document, Role
 from backend.documents.permissions import document_access
 
 
-def _author(request: Request) -> User:
-    if not isinstance(request.user, User):
-        raise NotAuthenticated
-    return request.user
+def _content_at(document: Document, seq: int) -> dict[str, Any]:
+    """The body as of update ``seq``."""
+    doc, _ = services.document_state(document=document, upto=seq)
+    return _content(doc, seq)
 
 
 def _content(doc: Doc[Any], seq: int) -> dict[str, Any]:
@@ -57,10 +56,9 @@ class ContentApi(APIView):
         data = ContentInput(data=request.data)
         data.is_valid(raise_exception=True)
         seq = services.document_set_text(
-            document=document, text=data.validated_data["text"], author=_author(request)
+            document=document, text=data.validated_data["text"], author=caller(request)
         )
-        doc, _ = services.document_state(document=document, upto=seq)
-        return Response(_content(doc, seq))
+        return Response(_content_at(document, seq))
 
 
 class HistoryApi(APIView):
@@ -85,8 +83,7 @@ class VersionApi(APIView):
         document, _ = document_access(user=request.user, document_id=document_id)
         if seq > document.head_seq:
             raise DocumentNotFound(f"No version {seq}: the latest is {document.head_seq}.")
-        doc, _ = services.document_state(document=document, upto=seq)
-        return Response(_content(doc, seq))
+        return Response(_content_at(document, seq))
 
 
 class RestoreApi(APIView):
@@ -96,10 +93,9 @@ class RestoreApi(APIView):
         data = RestoreInput(data=request.data)
         data.is_valid(raise_exception=True)
         seq = services.document_restore(
-            document=document, seq=data.validated_data["seq"], author=_author(request)
+            document=document, seq=data.validated_data["seq"], author=caller(request)
         )
-        doc, _ = services.document_state(document=document, upto=seq)
-        return Response(_content(doc, seq))
+        return Response(_content_at(document, seq))
 
 
 class PresenceApi(APIView):

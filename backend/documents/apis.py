@@ -30,7 +30,7 @@ from backend.documents.serializers import (
 from backend.documents.tokens import user_logout_everywhere
 
 
-def _caller(request: Request) -> User:
+def caller(request: Request) -> User:
     """The authenticated user of a request that passed ``IsAuthenticated``."""
     if not isinstance(request.user, User):
         raise NotAuthenticated
@@ -58,7 +58,7 @@ class LogoutEverywhereApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
         """Revoke every token of the caller; open WebSockets close within seconds (4401)."""
-        user_logout_everywhere(user=_caller(request))
+        user_logout_everywhere(user=caller(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -73,7 +73,7 @@ class DocumentListApi(APIView):
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(
-            selectors.document_list(user=_caller(request)), request, view=self
+            selectors.document_list(user=caller(request)), request, view=self
         )
         return paginator.get_paginated_response(DocumentOutput(page, many=True).data)
 
@@ -81,7 +81,7 @@ class DocumentListApi(APIView):
     def post(self, request: Request) -> Response:
         data = DocumentInput(data=request.data)
         data.is_valid(raise_exception=True)
-        document = services.document_create(owner=_caller(request), **data.validated_data)
+        document = services.document_create(owner=caller(request), **data.validated_data)
         return Response(
             DocumentOutput(_with_role(document, Role.OWNER)).data, status=status.HTTP_201_CREATED
         )
