@@ -69,3 +69,25 @@ lint: $(STAMP)
 	$(PY) -m ruff check backend tests
 	$(PY) -m ruff format --check backend tests
 	$(PY) -m mypy
+
+# The benchmark suite (bench/, docs/performance.md): every server under test on loopback,
+# driven by the same clients in one run; prints a table, writes bench/results/latest.json.
+# `make bench BENCH_QUICK=1` is a short pass; BENCH_ARGS passes --servers/--workloads.
+# It uses PostgreSQL's database tandem_bench (created on first use) and Redis's prefix
+# tandem-bench, never the test database.
+BENCH_QUICK ?=
+BENCH_ARGS ?=
+BENCH_NODE := bench/node_modules/.installed
+BENCH_VENV := bench/.venv/.installed
+$(BENCH_NODE): bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+# pycrdt-websocket pins its own pycrdt: it lives in a venv of its own (with py-spy).
+$(BENCH_VENV): bench/requirements-pycrdt-websocket.txt
+	$(PYTHON) -m venv bench/.venv
+	bench/.venv/bin/pip install --quiet --disable-pip-version-check -r bench/requirements-pycrdt-websocket.txt
+	touch $@
+
+.PHONY: bench
+bench: $(STAMP) $(BENCH_NODE) $(BENCH_VENV)
+	$(PY) bench/run.py $(if $(BENCH_QUICK),--quick) $(BENCH_ARGS)

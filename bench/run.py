@@ -1,0 +1,893 @@
+"""Tandem's benchmark suite: every server under test on loopback, the same clients, one run.
+
+``make bench`` runs this with the project's virtualenv (``make bench BENCH_QUICK=1`` for a
+short pass). It starts the servers (Tandem single process, Tandem with two replicas, the
+y-websocket reference server, Hocuspocus, pycrdt-websocket and the bare relay), drives them
+with ``bench/load.mjs``, samples each server's CPU time and RSS from ``/proc``, prints a
+table and writes ``bench/results/latest.json``. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+LOGS = RESULTS / "logs"
+NODE_BIN = "node"
+PROJECT_PY = ROOT / ".venv" / "bin" / "python"
+BENCH_PY = BENCH / ".venv" / "bin" / "python"
+
+PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+DB_NAME = os.environ.get("BENCH_DATABASE", "tandem_bench")
+DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+SECRET_KEY = "tandem-bench-only-secret-key-not-for-production"
+BENCH_USER, BENCH_PASSWORD = "bench", "bench-password-not-secret-1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# Tandem's environment for the bench: production code paths (PostgreSQL, Redis, durable log,
+# snapshots every 500 updates), with the per-user limits raised because one user owns every
+# bench connection, long-lived tokens, and rooms unloading after 1 s so cold loads are cold.
+TANDEM_ENV = {
+    "DJANGO_SETTINGS_MODULE": "backend.settings",
+    "DATABASE_URL": DATABASE_URL,
+    "REDIS_URL": REDIS_URL,
+    "REDIS_PREFIX": "tandem-bench",
+    "SECRET_KEY": SECRET_KEY,
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "JWT_ACCESS_LIFETIME": str(7 * 24 * 3600),
+    "WS_MAX_CONNECTIONS_PER_USER": "100000",
+    "WS_MAX_MESSAGES_PER_SECOND": "1000000",
+    "ROOM_IDLE_SECONDS": "1",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+# ---- measurement of a process tree from /proc ----------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    except OSError:
+        return 0
+
+
+class Sampler:
+    """Samples the summed RSS of ``pids`` every 50 ms; ``peak`` is the highest sum seen."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.peak = sum(rss_bytes(p) for p in pids)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, sum(rss_bytes(p) for p in self.pids))
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def postgres_backends() -> list[int]:
+    """Pids of the PostgreSQL backends serving the bench database (Tandem's durability CPU)."""
+    out = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", DB_NAME, "-Atc",
+         f"select pid from pg_stat_activity where datname = '{DB_NAME}' and pid <> pg_backend_pid()"],
+        capture_output=True, text=True, check=False,
+    )
+    return [int(line) for line in out.stdout.split() if line.strip().isdigit()]
+
+
+# ---- servers ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+@dataclass
+class Server:
+    """One server under test: one or more processes, their ws bases, and the client style."""
+
+    name: str
+    label: str
+    style: str  # load.mjs framing: 'tandem', 'path' or 'hocuspocus'
+    commands: list[list[str]]
+    env: dict[str, str] = field(default_factory=dict)
+    durable: bool = False
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    ports: list[int] = field(default_factory=list)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    @property
+    def bases(self) -> list[str]:
+        return [f"ws://127.0.0.1:{port}" for port in self.ports]
+
+    def start(self) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        for i, template in enumerate(self.commands):
+            port = free_port()
+            command = [part.replace("{port}", str(port)) for part in template]
+            env = {**os.environ, **self.env, "PORT": str(port), "HOST": "127.0.0.1"}
+            log = open(LOGS / f"{self.name}-{i}.log", "ab")  # noqa: SIM115
+            proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.procs.append(proc)
+            self.ports.append(port)
+        for proc, port in zip(self.procs, self.ports, strict=True):
+            wait_for_port(port, proc)
+        if self.style == "tandem":
+            for port in self.ports:
+                wait_http(f"http://127.0.0.1:{port}/healthz")
+
+    def ensure_running(self) -> bool:
+        """Restart the server if a process died (recorded as a crash); True if it did."""
+        if all(p.poll() is None for p in self.procs):
+            return False
+        self.stop()
+        self.start()
+        if self.style == "tandem":
+            TOKENS[self.name] = fetch_token(self)
+        return True
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs, self.ports = [], []
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()  # noqa: S310
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def make_servers(selected: set[str] | None) -> list[Server]:
+    tandem = [str(PROJECT_PY), "-m", "backend.serve"]
+    servers = [
+        Server("tandem", "Tandem (1 process)", "tandem", [tandem], TANDEM_ENV, durable=True),
+        Server("tandem-2r", "Tandem (2 replicas)", "tandem", [tandem, tandem], TANDEM_ENV, durable=True),
+        Server("y-websocket", "y-websocket 1.5.4", "path",
+               [[NODE_BIN, "bench/node_modules/y-websocket/bin/server.js"]]),
+        Server("hocuspocus", "Hocuspocus 3.4.4", "hocuspocus",
+               [[NODE_BIN, "bench/servers/hocuspocus.mjs", "{port}"]]),
+        Server("pycrdt-websocket", "pycrdt-websocket 0.16.5", "path",
+               [[str(BENCH_PY), "bench/servers/pycrdt_websocket_server.py", "{port}"]]),
+        Server("bare-relay", "bare relay (pycrdt+websockets)", "path",
+               [[str(PROJECT_PY), "bench/bare_relay.py", "--port", "{port}"]]),
+    ]
+    # Experiments (bench/experiments/tandem_patched.py): run only when named in --servers.
+    patched = [str(PROJECT_PY), "bench/experiments/tandem_patched.py"]
+    experiments = [
+        Server("tandem-nohop", "Tandem + patch: no per-frame DB-thread hop", "tandem",
+               [[*patched, "--no-frame-hop"]], TANDEM_ENV, durable=True),
+        Server("tandem-nohop-pool", "Tandem + patches: no hop, pooled DB threads", "tandem",
+               [[*patched, "--no-frame-hop", "--db-pool"]], TANDEM_ENV, durable=True),
+    ]
+    if selected is None:
+        return servers
+    return [s for s in servers + experiments if s.name in selected]
+
+
+# ---- Tandem's database: users, documents and history, in a dedicated database --------------
+
+
+def prepare_database() -> None:
+    exists = subprocess.run(
+        ["psql", PG_ADMIN, "-Atc", f"select 1 from pg_database where datname = '{DB_NAME}'"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    if not exists:
+        subprocess.run(["psql", PG_ADMIN, "-qc", f'create database "{DB_NAME}"'], check=True)
+    subprocess.run(
+        [str(PROJECT_PY), "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT, env={**os.environ, **TANDEM_ENV}, check=True,
+    )
+
+
+def setup_django() -> None:
+    os.environ.update(TANDEM_ENV)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def bench_user() -> Any:
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=BENCH_USER).first()
+    if user is None:
+        user = user_model.objects.create_user(username=BENCH_USER, password=BENCH_PASSWORD)
+    return user
+
+
+def new_documents(count: int, prefix: str) -> list[str]:
+    """``count`` fresh documents owned by the bench user (run documents are purged each run)."""
+    from backend.documents.models import Document
+
+    owner = bench_user()
+    docs = Document.objects.bulk_create(
+        Document(title=f"bench-run-{prefix}-{i}", owner=owner) for i in range(count)
+    )
+    return [str(d.pk) for d in docs]
+
+
+def purge_run_documents() -> None:
+    """Delete the documents earlier runs created (not the cold-load histories, kept as cache)."""
+    from django.db import connection
+
+    from backend.collab.models import DocumentSnapshot, DocumentUpdate
+    from backend.documents.models import Document, Membership
+
+    doc = Document._meta.db_table
+    with connection.cursor() as cur:
+        for model in (DocumentUpdate, DocumentSnapshot, Membership):
+            cur.execute(
+                f"delete from {model._meta.db_table} where document_id in "  # noqa: S608
+                f"(select id from {doc} where title like 'bench-run-%%')"
+            )
+        cur.execute(f"delete from {doc} where title like 'bench-run-%%'")  # noqa: S608
+
+
+def fetch_token(server: Server) -> str:
+    body = json.dumps({"username": BENCH_USER, "password": BENCH_PASSWORD}).encode()
+    request = urllib.request.Request(  # noqa: S310
+        f"http://127.0.0.1:{server.ports[0]}/api/auth/token/",
+        data=body, headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return str(json.load(response)["access"])
+
+
+def history_document(updates: int, *, snapshot: bool) -> str:
+    """A document with ``updates`` rows of typing history, written straight into the tables.
+
+    One client types one character per update (what an editor sends for each keystroke).
+    With ``snapshot`` a snapshot at the head is stored too, as Tandem's rooms do every
+    ``SNAPSHOT_EVERY`` updates. Kept between runs (title ``bench-history-...``) as a cache.
+    """
+    from django.db import connection, transaction
+    from pycrdt import Doc, Text
+
+    from backend.collab.models import DocumentSnapshot, DocumentUpdate
+    from backend.documents.models import Document
+
+    title = f"bench-history-{updates}-{'snap' if snapshot else 'nosnap'}"
+    existing = Document.objects.filter(title=title, head_seq=updates).first()
+    if existing is not None:
+        if snapshot == DocumentSnapshot.objects.filter(document=existing).exists():
+            return str(existing.pk)
+        DocumentSnapshot.objects.filter(document=existing).delete()
+        if not snapshot:
+            return str(existing.pk)
+    Document.objects.filter(title=title).delete()
+    doc: Doc = Doc()
+    text = doc.get("bench", type=Text)
+    rows: list[bytes] = []
+    sub = doc.observe(lambda event: rows.append(event.update))
+    for i in range(updates):
+        text.insert(i, "abcdefghij"[i % 10])
+    doc.unobserve(sub)
+    owner = bench_user()
+    with transaction.atomic():
+        document = Document.objects.create(title=title, owner=owner)
+        table = DocumentUpdate._meta.db_table
+        with connection.cursor() as cur:
+            copy_sql = f"copy {table} (document_id, seq, update, author_id, created_at) from stdin"
+            with cur.connection.cursor().copy(copy_sql) as copy:
+                now = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime())
+                for seq, update in enumerate(rows, start=1):
+                    copy.write_row((document.pk, seq, update, owner.pk, now))
+        Document.objects.filter(pk=document.pk).update(head_seq=updates)
+        if snapshot:
+            DocumentSnapshot.objects.create(document=document, seq=updates, state=doc.get_update())
+    return str(document.pk)
+
+
+def drop_snapshots(doc_id: str) -> None:
+    from backend.collab.models import DocumentSnapshot
+
+    DocumentSnapshot.objects.filter(document_id=doc_id).delete()
+
+
+# ---- driving a workload -------------------------------------------------------------------
+
+
+@dataclass
+class Window:
+    cpu: float = 0.0
+    db_cpu: float = 0.0
+    seconds: float = 0.0
+
+
+def run_load(
+    server: Server,
+    config: dict[str, Any],
+    *,
+    timeout: float = 300,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run load.mjs against ``server``; CPU is summed over the start..stop windows."""
+    if server.ensure_running():
+        CRASHES.setdefault(server.name, []).append(config["workload"])
+        log(f"{server.name} had exited; restarted it before this {config['workload']} run")
+    config = {**config, "style": server.style, "bases": server.bases}
+    if server.style == "tandem":
+        config["token"] = TOKENS[server.name]
+    db_pids = postgres_backends() if server.durable else []
+    proc = subprocess.Popen(
+        [NODE_BIN, "bench/load.mjs", json.dumps(config)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + timeout
+    window = Window()
+    mark: tuple[float, float, float] | None = None
+    result: dict[str, Any] = {}
+    steps: list[dict[str, Any]] = []
+    with Sampler(server.pids) as sampler:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            event = json.loads(line)
+            now = time.monotonic()
+            if event["event"] == "start":
+                db_pids = postgres_backends() if server.durable else []
+                mark = (sum(cpu_seconds(p) for p in server.pids),
+                        sum(cpu_seconds(p) for p in db_pids), now)
+            elif event["event"] == "stop" and mark is not None:
+                cpu = sum(cpu_seconds(p) for p in server.pids) - mark[0]
+                db_cpu = sum(cpu_seconds(p) for p in db_pids) - mark[1]
+                window.cpu += cpu
+                window.db_cpu += db_cpu
+                window.seconds += now - mark[2]
+                steps.append({"cpu_s": cpu, "db_cpu_s": db_cpu, "seconds": now - mark[2]})
+                mark = None
+            elif event["event"] == "result":
+                result = event
+            elif event["event"] == "error":
+                proc.kill()
+                raise RuntimeError(f"{server.name}: {event['message']}")
+            if on_event is not None:
+                on_event(event)
+            if now > deadline:
+                proc.kill()
+                raise RuntimeError(f"{server.name}: load timed out")
+        proc.wait()
+    if proc.returncode != 0 or not result:
+        raise RuntimeError(f"{server.name}: load.mjs failed: {proc.stderr.read() if proc.stderr else ''}")
+    result.pop("event", None)
+    result["settle_s"] = settle(server)
+    result["server_cpu_s"] = window.cpu
+    result["db_cpu_s"] = window.db_cpu if server.durable else None
+    result["window_s"] = window.seconds
+    result["peak_rss_mib"] = sampler.peak / 2**20
+    result["windows"] = steps
+    return result
+
+
+TOKENS: dict[str, str] = {}
+CRASHES: dict[str, list[str]] = {}
+
+
+def settle(server: Server, limit: float = 60) -> float:
+    """Wait until the server is idle (under 5% of a core over 0.5 s): a backlog from an
+    overloaded run must not spill into the next measurement. Returns the seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        before = sum(cpu_seconds(p) for p in server.pids)
+        time.sleep(0.5)
+        if sum(cpu_seconds(p) for p in server.pids) - before < 0.025:
+            break
+    return time.monotonic() - t0
+
+
+def median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+# ---- the workloads ------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    runs: int
+    fanout_docs: int
+    fanout_readers: int
+    fanout_rate: float
+    fanout_seconds: float
+    issue_fanout_docs: int
+    issue_fanout_seconds: float
+    audience: list[int]
+    audience_rate: float
+    audience_seconds: float
+    audience_runs: int
+    saturation_docs: int
+    saturation_readers: int
+    saturation_rates: list[int]
+    saturation_seconds: float
+    saturation_runs: int
+    idle_connections: int
+    idle_docs: int
+    cold_sizes: list[int]
+    cold_nosnap_sizes: list[int]
+    catchup_updates: int
+    catchup_rate: float
+
+
+FULL = Plan(
+    runs=3, fanout_docs=10, fanout_readers=9, fanout_rate=10, fanout_seconds=8,
+    issue_fanout_docs=100, issue_fanout_seconds=4,
+    audience=[10, 100, 1000], audience_rate=10, audience_seconds=3, audience_runs=1,
+    saturation_docs=10, saturation_readers=4,
+    saturation_rates=[50, 100, 200, 400, 800, 1600, 3200, 6400, 12800],
+    saturation_seconds=3, saturation_runs=1,
+    idle_connections=10000, idle_docs=100,
+    cold_sizes=[1000, 100_000, 1_000_000], cold_nosnap_sizes=[1000, 100_000],
+    catchup_updates=10_000, catchup_rate=4000,
+)
+QUICK = Plan(
+    runs=1, fanout_docs=10, fanout_readers=9, fanout_rate=10, fanout_seconds=4,
+    issue_fanout_docs=0, issue_fanout_seconds=0,
+    audience=[100], audience_rate=10, audience_seconds=3, audience_runs=1,
+    saturation_docs=10, saturation_readers=4, saturation_rates=[100, 400, 1600, 6400],
+    saturation_seconds=2, saturation_runs=1,
+    idle_connections=300, idle_docs=10,
+    cold_sizes=[1000, 100_000], cold_nosnap_sizes=[1000],
+    catchup_updates=1000, catchup_rate=1000,
+)
+
+
+def docs_for(server: Server, count: int, tag: str) -> list[str]:
+    """Room names: real documents for Tandem, fresh random names for the others."""
+    if server.style == "tandem":
+        return new_documents(count, tag)
+    return [f"{tag}-{uuid.uuid4().hex[:12]}" for _ in range(count)]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def workload_idle(servers: list[Server], plan: Plan) -> dict[str, Any]:
+    """Idle connections on fresh processes: RSS per connection, time to connect."""
+    out: dict[str, Any] = {}
+    for server in servers:
+        docs = docs_for(server, plan.idle_docs, "idle")
+        before = sum(rss_bytes(p) for p in server.pids)
+        sampled: dict[str, float] = {}
+
+        def on_event(event: dict[str, Any], server: Server = server) -> None:
+            if event["event"] == "connected":
+                time.sleep(0.5)
+                sampled["rss"] = sum(rss_bytes(p) for p in server.pids)
+
+        result = run_load(
+            server,
+            {"workload": "idle", "docs": docs, "connections": plan.idle_connections, "hold": 3},
+            timeout=900, on_event=on_event,
+        )
+        after = sampled.get("rss", 0.0)
+        result["rss_before_mib"] = before / 2**20
+        result["rss_after_mib"] = after / 2**20
+        result["kib_per_connection"] = (after - before) / 1024 / plan.idle_connections
+        out[server.name] = result
+        log(f"idle {server.name}: {result['kib_per_connection']:.1f} KiB/conn, "
+            f"{result['connect_seconds']:.1f} s to connect {plan.idle_connections}")
+        time.sleep(2)
+    return out
+
+
+def workload_fanout(
+    servers: list[Server], plan: Plan, *, docs_count: int, seconds: float, runs_count: int
+) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in servers}
+    for run in range(runs_count):
+        for server in servers:
+            docs = docs_for(server, docs_count, "fanout")
+            result = run_load(server, {
+                "workload": "fanout", "docs": docs, "readers": plan.fanout_readers,
+                "rate": plan.fanout_rate, "seconds": seconds,
+            })
+            runs[server.name].append(result)
+            lat = result["latency_ms"]
+            log(f"fanout {docs_count} docs run {run + 1} {server.name}: p50 {lat['p50']:.2f} p99 {lat['p99']:.2f} "
+                f"max {lat['max']:.1f} ms, lost {result['lost']}, cpu {result['server_cpu_s']:.2f} s")
+            time.sleep(0.5)
+    return {"runs": runs, "summary": summarize_runs(runs, servers)}
+
+
+def summarize_runs(runs: dict[str, list[dict[str, Any]]], servers: list[Server]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for name, results in runs.items():
+        summary[name] = {
+            "p50_ms": median([r["latency_ms"]["p50"] for r in results]),
+            "p99_ms": median([r["latency_ms"]["p99"] for r in results]),
+            "max_ms": median([r["latency_ms"]["max"] for r in results]),
+            "lost": sum(r["lost"] for r in results),
+            "sent": sum(r["sent"] for r in results),
+            "server_cpu_s": median([r["server_cpu_s"] for r in results]),
+            "db_cpu_s": median([r["db_cpu_s"] for r in results]),
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
+            "runs": len(results),
+        }
+    # Ratios inside each run (the same run index), then their median.
+    for name in runs:
+        for ref in ("y-websocket", "bare-relay", "hocuspocus", "pycrdt-websocket"):
+            if ref in runs and name != ref:
+                ratios = [
+                    a["latency_ms"]["p99"] / b["latency_ms"]["p99"]
+                    for a, b in zip(runs[name], runs[ref], strict=False)
+                    if a["latency_ms"]["p99"] and b["latency_ms"]["p99"]
+                ]
+                summary[name][f"p99_vs_{ref}"] = median(list(ratios))
+    return summary
+
+
+def workload_audience(servers: list[Server], plan: Plan) -> dict[str, Any]:
+    out: dict[str, Any] = {s.name: {} for s in servers}
+    for readers in plan.audience:
+        for server in servers:
+            results = []
+            for _ in range(plan.audience_runs):
+                [doc] = docs_for(server, 1, f"audience{readers}")
+                result = run_load(server, {
+                    "workload": "fanout", "docs": [doc], "readers": readers,
+                    "rate": plan.audience_rate, "seconds": plan.audience_seconds,
+                }, timeout=600)
+                results.append(result)
+                time.sleep(0.5)
+            cpu = median([r["server_cpu_s"] for r in results]) or 0.0
+            delivered = median([r["received"] for r in results]) or 1
+            sent = median([r["sent"] for r in results]) or 1
+            out[server.name][str(readers)] = {
+                "p50_ms": median([r["latency_ms"]["p50"] for r in results]),
+                "p99_ms": median([r["latency_ms"]["p99"] for r in results]),
+                "lost": sum(r["lost"] for r in results),
+                "server_cpu_s": cpu,
+                "db_cpu_s": median([r["db_cpu_s"] for r in results]),
+                "cpu_us_per_delivery": cpu / delivered * 1e6,
+                "cpu_us_per_update": cpu / sent * 1e6,
+                "runs": results,
+            }
+            row = out[server.name][str(readers)]
+            log(f"audience {readers} {server.name}: p99 {row['p99_ms']:.2f} ms, "
+                f"{row['cpu_us_per_delivery']:.1f} us CPU/delivery, lost {row['lost']}")
+    return out
+
+
+def workload_saturation(servers: list[Server], plan: Plan) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for server in servers:
+        results = []
+        for _ in range(plan.saturation_runs):
+            docs = docs_for(server, plan.saturation_docs, "saturation")
+            result = run_load(server, {
+                "workload": "saturate", "docs": docs, "readers": plan.saturation_readers,
+                "rates": plan.saturation_rates, "seconds": plan.saturation_seconds,
+            }, timeout=600)
+            for step, window in zip(result["steps"], result["windows"], strict=False):
+                step["server_cpu_s"] = window["cpu_s"]
+                step["db_cpu_s"] = window["db_cpu_s"] if server.durable else None
+            results.append(result)
+            time.sleep(2)
+        out[server.name] = {
+            "capped_by_load_generator": all(r["max_ok_rate"] == max(plan.saturation_rates)
+                                            for r in results),
+            "max_ok_updates_per_s": median([r["max_ok_sent_per_s"] for r in results]),
+            "max_ok_deliveries_per_s": median([r["max_ok_deliveries_per_s"] for r in results]),
+            "runs": results,
+        }
+        log(f"saturation {server.name}: {out[server.name]['max_ok_updates_per_s']:.0f} updates/s "
+            f"({out[server.name]['max_ok_deliveries_per_s']:.0f} deliveries/s)")
+    return out
+
+
+def workload_catchup(servers: list[Server], plan: Plan) -> dict[str, Any]:
+    """A client away for N updates comes back: bytes and time until its Doc equals the
+    writer's. One write phase per server; ``runs`` away clients per variant (Tandem also
+    replays from a sequence number with its ``hello`` extension)."""
+    out: dict[str, Any] = {}
+    for server in servers:
+        [doc] = docs_for(server, 1, "catchup")
+        modes = [False, True] if server.style == "tandem" else [False]
+        result = run_load(server, {
+            "workload": "catchup", "doc": doc, "updates": plan.catchup_updates,
+            "rate": plan.catchup_rate, "clients": plan.runs, "helloModes": modes,
+        }, timeout=900)
+        for hello in modes:
+            key = f"{server.name} (hello replay)" if hello else server.name
+            rows = [c for c in result["clients"] if c["hello"] == hello]
+            out[key] = {
+                "catchup_ms": median([c["catchup_ms"] for c in rows]),
+                "bytes": median([c["bytes"] for c in rows]),
+                "converged": all(c["converged"] for c in rows),
+                "write_seconds": result["write_seconds"],
+                "accepted_per_s": result["accepted_per_s"],
+                "runs": rows,
+            }
+            log(f"catch-up {key}: {out[key]['catchup_ms']:.1f} ms, {out[key]['bytes']:.0f} bytes "
+                f"(the {plan.catchup_updates} updates took {result['write_seconds']:.1f} s to relay)")
+    return out
+
+
+def workload_cold(server: Server, plan: Plan) -> dict[str, Any]:
+    """Tandem only: the reference servers keep nothing on disk, so they have no cold load."""
+    out: dict[str, Any] = {}
+    cases = [(n, True) for n in plan.cold_sizes] + [(n, False) for n in plan.cold_nosnap_sizes]
+    for updates, snapshot in cases:
+        t0 = time.monotonic()
+        doc = history_document(updates, snapshot=snapshot)
+        made = time.monotonic() - t0
+        results = []
+        for _ in range(plan.runs):
+            if not snapshot:
+                drop_snapshots(doc)  # the room stores one when it unloads
+            time.sleep(2.5)  # ROOM_IDLE_SECONDS=1: the room from the last run is gone
+            results.append(run_load(server, {"workload": "cold", "doc": doc}, timeout=600))
+        key = f"{updates}{'' if snapshot else ' (no snapshot)'}"
+        out[key] = {
+            "load_ms": median([r["load_ms"] for r in results]),
+            "bytes": median([r["bytes"] for r in results]),
+            "history_setup_s": made,
+            "runs": results,
+        }
+        log(f"cold load {key}: {out[key]['load_ms']:.1f} ms ({out[key]['bytes']:.0f} bytes)")
+    return out
+
+
+# ---- report -------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def report(data: dict[str, Any], servers: list[Server]) -> str:
+    lines: list[str] = []
+    labels = {s.name: s.label for s in servers}
+    w = data["workloads"]
+    p = data["plan"]
+    for key, docs, seconds, runs in (
+        ("fanout", p["fanout_docs"], p["fanout_seconds"], p["runs"]),
+        ("fanout_issue_scale", p["issue_fanout_docs"], p["issue_fanout_seconds"], 1),
+    ):
+        if key not in w:
+            continue
+        lines.append(
+            f"\nTyping fan-out: {docs} docs x ({p['fanout_readers']} readers + 1 writer), "
+            f"{p['fanout_rate']:g} updates/s per writer, {seconds:g} s, "
+            f"median of {runs} run(s)"
+        )
+        lines.append("| server | p50 ms | p99 ms | max ms | lost | CPU s | DB CPU s | peak RSS MiB | p99 / y-websocket | p99 / bare relay |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        for name, row in w[key]["summary"].items():
+            lines.append(
+                f"| {labels[name]} | {fmt(row['p50_ms'], 2)} | {fmt(row['p99_ms'], 2)} | {fmt(row['max_ms'])} "
+                f"| {row['lost']} | {fmt(row['server_cpu_s'], 2)} | {fmt(row['db_cpu_s'], 2)} "
+                f"| {fmt(row['peak_rss_mib'])} | {fmt(row.get('p99_vs_y-websocket'), 2)} "
+                f"| {fmt(row.get('p99_vs_bare-relay'), 2)} |"
+            )
+    if "audience" in w:
+        lines.append("\nAudience scaling: 1 writer at "
+                     f"{data['plan']['audience_rate']:g} updates/s; p99 ms / CPU us per delivered update")
+        sizes = data["plan"]["audience"]
+        lines.append("| server | " + " | ".join(f"{n} readers" for n in sizes) + " |")
+        lines.append("|---|" + "---|" * len(sizes))
+        for name, rows in w["audience"].items():
+            cells = [f"{fmt(rows[str(n)]['p99_ms'], 2)} / {fmt(rows[str(n)]['cpu_us_per_delivery'])}"
+                     + (f" (lost {rows[str(n)]['lost']})" if rows[str(n)]["lost"] else "")
+                     for n in sizes]
+            lines.append(f"| {labels[name]} | " + " | ".join(cells) + " |")
+    if "saturation" in w:
+        lines.append("\nSaturation: highest total rate with p99 <= 100 ms and nothing lost "
+                     f"({data['plan']['saturation_docs']} docs x {data['plan']['saturation_readers']} readers)")
+        lines.append("| server | updates/s accepted | deliveries/s sent | first failing step |")
+        lines.append("|---|---|---|---|")
+        for name, row in w["saturation"].items():
+            failed = [s for s in row["runs"][0]["steps"] if not s["ok"]]
+            why = "-"
+            if failed:
+                f = failed[-1]
+                why = f"{f['rate']}/s: p99 {fmt(f['latency_ms']['p99'])} ms, lost {f['lost']}"
+            at_least = ">= " if row.get("capped_by_load_generator") else ""
+            lines.append(f"| {labels[name]} | {at_least}{fmt(row['max_ok_updates_per_s'], 0)} "
+                         f"| {fmt(row['max_ok_deliveries_per_s'], 0)} | {why} |")
+    if "idle" in w:
+        lines.append(f"\nIdle connections: {data['plan']['idle_connections']} on one server")
+        lines.append("| server | KiB RSS per connection | seconds to connect all | open at end |")
+        lines.append("|---|---|---|---|")
+        for name, row in w["idle"].items():
+            lines.append(f"| {labels[name]} | {fmt(row['kib_per_connection'])} "
+                         f"| {fmt(row['connect_seconds'])} | {row['open_at_end']} |")
+    if "cold" in w:
+        lines.append("\nCold load (Tandem, 1 process): time from opening the socket to the full state")
+        lines.append("| history (updates) | load ms | bytes |")
+        lines.append("|---|---|---|")
+        for key, row in w["cold"].items():
+            lines.append(f"| {key} | {fmt(row['load_ms'])} | {fmt(row['bytes'], 0)} |")
+    if "catchup" in w:
+        lines.append(f"\nReconnect catch-up after {data['plan']['catchup_updates']} missed updates")
+        lines.append("| server | catch-up ms | bytes received | converged | writer's updates relayed/s |")
+        lines.append("|---|---|---|---|---|")
+        for key, row in w["catchup"].items():
+            base, _, variant = key.partition(" ")
+            lines.append(f"| {labels.get(base, base)} {variant} | {fmt(row['catchup_ms'])} "
+                         f"| {fmt(row['bytes'], 0)} | {row['converged']} | {fmt(row['accepted_per_s'], 0)} |")
+    return "\n".join(lines)
+
+
+# ---- main ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def running(servers: list[Server]) -> Iterator[None]:
+    try:
+        for server in servers:
+            log(f"starting {server.label}")
+            server.start()
+        yield
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg()
+    return {
+        "cores": os.cpu_count(),
+        "cpu": next((line.split(":", 1)[1].strip() for line in
+                     Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?"),
+        "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1),
+        "python": platform.python_version(),
+        "node": subprocess.run([NODE_BIN, "--version"], capture_output=True, text=True).stdout.strip(),
+        "loadavg_at_start": load,
+    }
+
+
+ALL_WORKLOADS = ["idle", "cold", "fanout", "audience", "saturation", "catchup"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Tandem's benchmark suite")
+    parser.add_argument("--quick", action="store_true", help="a short pass (a couple of minutes)")
+    parser.add_argument("--servers", help="comma-separated subset of server names")
+    parser.add_argument("--workloads", help=f"comma-separated subset of {','.join(ALL_WORKLOADS)}")
+    parser.add_argument("--output", default=str(RESULTS / "latest.json"))
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    selected = set(args.servers.split(",")) if args.servers else None
+    workloads = args.workloads.split(",") if args.workloads else ALL_WORKLOADS
+    started = time.monotonic()
+
+    prepare_database()
+    setup_django()
+    purge_run_documents()
+    bench_user()
+    servers = make_servers(selected)
+    data: dict[str, Any] = {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": " ".join(sys.argv),
+        "quick": args.quick,
+        "machine": machine(),
+        "tandem_commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                                        text=True).stdout.strip(),
+        "tandem_worktree_dirty": bool(subprocess.run(
+            ["git", "status", "--porcelain", "backend"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()),
+        "plan": plan.__dict__,
+        "servers": {s.name: s.label for s in servers},
+        "clients": "light protocol-level clients in one Node process (load.mjs) that count and "
+                   "time frames; writers are real Y.Docs; catch-up uses a full Y.Doc client",
+        "workloads": {},
+    }
+    with running(servers):
+        for server in servers:
+            if server.style == "tandem":
+                TOKENS[server.name] = fetch_token(server)
+        w = data["workloads"]
+        tandem = next((s for s in servers if s.name == "tandem"), None)
+        steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+            ("idle", lambda: workload_idle(servers, plan)),
+            ("cold", lambda: workload_cold(tandem, plan) if tandem else {}),
+            ("fanout", lambda: workload_fanout(servers, plan, docs_count=plan.fanout_docs,
+                                               seconds=plan.fanout_seconds, runs_count=plan.runs)),
+            ("fanout_issue_scale", lambda: workload_fanout(
+                servers, plan, docs_count=plan.issue_fanout_docs,
+                seconds=plan.issue_fanout_seconds, runs_count=1) if plan.issue_fanout_docs else {}),
+            ("audience", lambda: workload_audience(servers, plan)),
+            ("saturation", lambda: workload_saturation(servers, plan)),
+            ("catchup", lambda: workload_catchup(servers, plan)),
+        ]
+        for key, step in steps:
+            if key.split("_")[0] not in workloads:
+                continue
+            try:
+                result = step()
+            except Exception as exc:  # one broken workload must not lose the others
+                log(f"workload {key} failed: {exc}")
+                data.setdefault("errors", {})[key] = str(exc)
+                continue
+            if result:
+                w[key] = result
+        data["server_crashes"] = CRASHES
+    data["machine"]["loadavg_at_end"] = os.getloadavg()
+    data["elapsed_s"] = time.monotonic() - started
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=1))
+    table = report(data, servers)
+    (out.with_suffix(".md")).write_text(table + "\n")
+    print(table)
+    log(f"wrote {out} ({data['elapsed_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
