@@ -15,6 +15,7 @@ export interface Page {
 
 const root = document.getElementById('app')!
 let page: Page | null = null
+let navigated = false
 
 function render(): void {
   const route: Route = match(location.pathname, location.search)
@@ -53,8 +54,16 @@ function render(): void {
   }
   document.title = page.title ? `${page.title} · Tandem` : 'Tandem'
   replaceChildren(root, page.element)
-  const focusTarget = page.element.querySelector<HTMLElement>('[autofocus]') ?? page.element.querySelector<HTMLElement>('h1')
-  if (focusTarget && !focusTarget.matches('h1')) focusTarget.focus()
+  // Move focus to the new page (its first field, or its heading) so keyboard and screen
+  // reader users start there; not on the first load.
+  const field = page.element.querySelector<HTMLElement>('[autofocus]')
+  if (field) field.focus()
+  else if (navigated) {
+    const heading = page.element.querySelector<HTMLElement>('h1')
+    heading?.setAttribute('tabindex', '-1')
+    heading?.focus({ preventScroll: true })
+  }
+  navigated = true
 }
 
 setNavigator((path, options) => {

@@ -109,6 +109,12 @@ def test_two_people_see_each_others_text_caret_and_presence(
     screenshot(alice_page, "coedit-alice")
     screenshot(bob_page, "coedit-bob")
 
+    # Renaming in place reaches the others too.
+    alice_page.get_by_label("Document title").fill("Launch plan v2")
+    alice_page.get_by_label("Document title").press("Enter")
+    expect(bob_page.get_by_label("Document title")).to_have_value("Launch plan v2")
+    expect(bob_page).to_have_title("Launch plan v2 · Tandem")
+
     # A phone-width view of the same document.
     bob_page.set_viewport_size({"width": 390, "height": 780})
     expect(editor(bob_page)).to_be_visible()

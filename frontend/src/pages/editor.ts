@@ -191,6 +191,7 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
       title = row.title
       document.title = `${title} · Tandem`
       toast('Renamed.')
+      announceRoles() // the others re-read the document row, title included
     } catch (e) {
       titleInput.value = title
       toast(e instanceof ApiError ? e.message : 'Could not rename.', 'error')
@@ -265,6 +266,7 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
       } else {
         titleText.textContent = title
         if (document.activeElement !== titleInput) titleInput.value = title
+        document.title = `${title} · Tandem`
       }
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) connection.revoked()
