@@ -21,7 +21,8 @@ describe('describeStatus', () => {
     expect(label({ link: 'connecting', synced: false, everConnected: false })).toBe('Connecting…')
     expect(label({ link: 'disconnected', synced: false })).toBe('Reconnecting…')
     expect(label({ link: 'disconnected', synced: false, online: false })).toBe('Offline')
-    expect(label({ link: 'disconnected', synced: false, unsent: true })).toBe('Offline · unsynced changes')
+    expect(label({ link: 'disconnected', synced: false, unsent: true })).toBe('Reconnecting · unsynced changes')
+    expect(label({ link: 'disconnected', synced: false, online: false, unsent: true })).toBe('Offline · unsynced changes')
     expect(label({ link: 'disconnected', synced: false, online: false, pending: 2 })).toBe('Offline · unsynced changes')
   })
 

@@ -28,10 +28,13 @@ export function describeStatus(f: StatusFacts): StatusView {
   }
   const unsaved = f.unsent || f.pending > 0
   if (f.link !== 'connected' || !f.synced) {
-    if (!f.online || (f.everConnected && unsaved)) {
+    if (!f.online) {
       return unsaved
         ? { state: 'unsynced', label: 'Offline · unsynced changes', detail: 'Keep typing: your changes are kept here and merge when you are back online.' }
         : { state: 'offline', label: 'Offline', detail: 'Waiting for the network to come back.' }
+    }
+    if (unsaved) {
+      return { state: 'unsynced', label: 'Reconnecting · unsynced changes', detail: 'Keep typing: your changes are kept here and merge once Tandem answers again.' }
     }
     return f.everConnected
       ? { state: 'reconnecting', label: 'Reconnecting…', detail: 'The connection dropped; trying again.' }

@@ -269,3 +269,29 @@ def test_history_preview_and_restore(
     expect(entries.nth(0)).to_contain_text("alice")
     expect(status(alice_page)).to_have_text("Saved")
     screenshot(alice_page, "history-restored")
+
+
+def test_server_restart_shows_reconnecting_and_keeps_the_edits(
+    tandem: TandemProcess,
+    new_context: Callable[..., BrowserContext],
+    account: Callable[[str], Account],
+) -> None:
+    alice, bob = account("alice"), account("bob")
+    document = shared_document(tandem, alice, "Minutes", bob="viewer")
+    alice_page = open_document(new_context(), alice, document["id"])
+    type_at_end(alice_page, "Agreed before the restart.")
+    expect(status(alice_page)).to_have_text("Saved")
+
+    tandem.stop()
+    expect(status(alice_page)).to_have_text("Reconnecting…")
+    type_at_end(alice_page, " Typed while it was down.")
+    expect(status(alice_page)).to_have_text("Reconnecting · unsynced changes")
+    screenshot(alice_page, "reconnecting")
+
+    with TandemProcess(tandem.env, port=tandem.port):
+        expect(status(alice_page)).to_have_text("Saved", timeout=20_000)
+        # Stored on the server: someone opening the document now gets all of it.
+        bob_page = open_document(new_context(), bob, document["id"])
+        expect(editor(bob_page)).to_contain_text(
+            "Agreed before the restart. Typed while it was down."
+        )
