@@ -395,10 +395,9 @@ class Room:
         for conn in list(self.connections.values()):
             conn.peer.send(tandem if conn.tandem else plain)
 
-    async def check_log(self) -> None:
-        """Catch up with the log if another process committed updates we missed."""
-        head = await self.store.head(self.document_id)
-        if head > self.head:
+    def observe_head(self, head: int) -> None:
+        """The log's head as just read: catch up if another process committed more."""
+        if head > self.head and not self.dead:
             self._queue.put_nowait(_Remote(head, None))
 
     async def _snapshot(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -27,8 +26,8 @@ class Subscriptions(Fanout, Protocol):
 
 class AccessCheck(Protocol):
     def __call__(
-        self, *, document_id: uuid.UUID, user_ids: set[int]
-    ) -> Awaitable[AccessSnapshot]: ...
+        self, *, users_by_document: dict[uuid.UUID, set[int]]
+    ) -> Awaitable[dict[uuid.UUID, AccessSnapshot]]: ...
 
 
 class RoomRegistry:
@@ -164,20 +163,28 @@ class RoomRegistry:
             self._checker = asyncio.create_task(self._check_forever(), name="room log check")
 
     async def _check_forever(self) -> None:
-        """Repair gaps the channel layer left, re-join groups Redis may have lost, and
-        re-check every connection's access (revocations and role changes apply live)."""
+        """Every ``check_seconds``: repair gaps the channel layer left, re-check every open
+        connection's access (revocations and role changes apply live), and re-join groups
+        Redis may have lost. A few queries for all rooms together, not per room."""
         while self._rooms:
             await asyncio.sleep(self.check_seconds)
-            for room in self.rooms:
-                await self._guarded(room.check_log)
-                if self.access is not None and room.connections:
-                    await self._guarded(functools.partial(self._check_access, room))
-                if self.fanout is not None:
-                    await self.fanout.subscribe(room.document_id)
+            await self._guarded(self._check_rooms)
 
-    async def _check_access(self, room: Room) -> None:
-        assert self.access is not None
-        room.apply_access(await self.access(document_id=room.document_id, user_ids=room.user_ids))
+    async def _check_rooms(self) -> None:
+        rooms = self.rooms
+        heads = await self.store.heads([room.document_id for room in rooms])
+        for room in rooms:
+            room.observe_head(heads.get(room.document_id, room.head))
+        if self.access is not None:
+            users = {room.document_id: room.user_ids for room in rooms if room.connections}
+            if users:
+                access = await self.access(users_by_document=users)
+                for room in rooms:
+                    if room.document_id in access:
+                        room.apply_access(access[room.document_id])
+        if self.fanout is not None:
+            for room in rooms:
+                await self.fanout.subscribe(room.document_id)
 
     async def _guarded(self, check: Callable[[], Awaitable[None]]) -> None:
         try:

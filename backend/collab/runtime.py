@@ -15,7 +15,7 @@ from backend.collab.presence import LocalPresence, PresenceEntry, RedisPresence
 from backend.collab.room import RoomLimits
 from backend.collab.rooms import RoomRegistry
 from backend.collab.store import DjangoUpdateStore
-from backend.documents.permissions import document_access_snapshot
+from backend.documents.permissions import document_access_snapshots
 
 
 @dataclass
@@ -74,7 +74,7 @@ async def _create() -> Runtime:
         ),
         idle_seconds=settings.ROOM_IDLE_SECONDS,
         check_seconds=settings.LOG_CHECK_SECONDS,
-        access=in_db_thread(document_access_snapshot),
+        access=in_db_thread(document_access_snapshots),
     )
     fanout = None
     layer = get_channel_layer()

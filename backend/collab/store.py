@@ -37,8 +37,8 @@ class UpdateStore(ABC):
         """Updates with ``seq < n <= upto`` (all after ``seq`` when ``upto`` is None)."""
 
     @abstractmethod
-    async def head(self, document_id: uuid.UUID) -> int:
-        """The sequence number of the document's last committed update."""
+    async def heads(self, document_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """The last committed sequence number of each document that still exists."""
 
     @abstractmethod
     async def save_snapshot(self, document_id: uuid.UUID, seq: int, state: bytes) -> None:
@@ -57,8 +57,8 @@ class DjangoUpdateStore(UpdateStore):
     ) -> list[StoredUpdate]:
         return await in_db_thread(update_log.updates_after)(document_id, seq, upto)
 
-    async def head(self, document_id: uuid.UUID) -> int:
-        return await in_db_thread(update_log.head)(document_id)
+    async def heads(self, document_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        return await in_db_thread(update_log.heads)(document_ids)
 
     async def save_snapshot(self, document_id: uuid.UUID, seq: int, state: bytes) -> None:
         await in_db_thread(update_log.save_snapshot)(document_id, seq, state)

@@ -70,11 +70,10 @@ def append(document_id: uuid.UUID, writes: list[PendingWrite]) -> int:
     return int(head)
 
 
-def head(document_id: uuid.UUID) -> int:
-    value = Document.objects.filter(pk=document_id).values_list("head_seq", flat=True).first()
-    if value is None:
-        raise DocumentNotFound
-    return int(value)
+def heads(document_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The head sequence of each document that still exists."""
+    rows = Document.objects.filter(pk__in=document_ids).values_list("pk", "head_seq")
+    return {document_id: int(head) for document_id, head in rows}
 
 
 def updates_after(document_id: uuid.UUID, seq: int, upto: int | None = None) -> list[StoredUpdate]:

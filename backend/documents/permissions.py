@@ -63,19 +63,26 @@ class AccessSnapshot:
     generations: dict[int, int]  # current token generation per user (see tokens.py)
 
 
-def document_access_snapshot(*, document_id: uuid.UUID, user_ids: set[int]) -> AccessSnapshot:
-    """Who of ``user_ids`` may still open the document, and with which role."""
+def document_access_snapshots(
+    *, users_by_document: dict[uuid.UUID, set[int]]
+) -> dict[uuid.UUID, AccessSnapshot]:
+    """Who of each document's users may still open it, and with which role (4 queries)."""
+    user_ids = set().union(*users_by_document.values()) if users_by_document else set()
     active = set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
-    owner_id = Document.objects.filter(pk=document_id).values_list("owner_id", flat=True).first()
-    roles: dict[int, Role] = {}
-    if owner_id is not None:
+    generations = token_generations(user_ids)
+    roles: dict[uuid.UUID, dict[int, Role]] = {document_id: {} for document_id in users_by_document}
+    owners = dict(Document.objects.filter(pk__in=users_by_document).values_list("pk", "owner_id"))
+    for document_id, owner_id in owners.items():
         if owner_id in active:
-            roles[owner_id] = Role.OWNER
-        members = Membership.objects.filter(document_id=document_id, user_id__in=active)
-        for user_id, role in members.values_list("user_id", "role"):
-            roles[user_id] = Role(role)
-    return AccessSnapshot(
-        roles=roles,
-        inactive=frozenset(user_ids - active),
-        generations=token_generations(user_ids),
-    )
+            roles[document_id][owner_id] = Role.OWNER
+    members = Membership.objects.filter(document_id__in=owners, user_id__in=active)
+    for document_id, user_id, role in members.values_list("document_id", "user_id", "role"):
+        roles[document_id][user_id] = Role(role)
+    return {
+        document_id: AccessSnapshot(
+            roles=roles[document_id],
+            inactive=frozenset(users - active),
+            generations={u: generations[u] for u in users},
+        )
+        for document_id, users in users_by_document.items()
+    }

@@ -101,6 +101,7 @@ class Typist:
         self.scene, self.user, self.name, self.servers = scene, user, name, servers
         self.client: YClient | None = None
         self.reconnects = 0
+        self.typing = asyncio.Event()  # set once a few updates are out
 
     async def run(self, count: int, interval: float) -> None:
         await self._connect(doc=None)
@@ -109,6 +110,8 @@ class Typist:
                 await self._connect(doc=self.client.doc if self.client else None)
             assert self.client is not None
             self.client.append_paragraph(f"{self.name}-{i}")
+            if i == 5:
+                self.typing.set()
             await asyncio.sleep(interval)
         if self._cut_off():
             await self._connect(doc=self.client.doc if self.client else None)
@@ -143,8 +146,8 @@ async def test_kill_9_of_a_replica_while_typing_loses_nothing(
         Typist(scene, scene.owner, "c", [second, scene.server]),
     ]
     runs = [asyncio.create_task(t.run(count=40, interval=0.025)) for t in typists]
-    await asyncio.sleep(0.4)
-    second.kill()
+    await asyncio.wait_for(asyncio.gather(*(t.typing.wait() for t in typists)), 30)
+    second.kill()  # mid-typing: two of the three typists are connected to it
     await asyncio.gather(*runs)
     assert sum(t.reconnects for t in typists) >= 2
     clients = [t.client for t in typists if t.client is not None]
