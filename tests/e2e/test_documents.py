@@ -89,7 +89,14 @@ def test_shared_documents_show_their_role(
     # Editors may rename, only owners delete; viewers do neither.
     expect(notes_row.get_by_role("button", name="Rename Team notes")).to_be_visible()
     expect(notes_row.get_by_role("button", name="Delete Team notes")).to_have_count(0)
-    expect(plan_row.get_by_role("button")).to_have_count(0)
+    expect(plan_row.get_by_role("button", name="Rename Roadmap")).to_have_count(0)
+    expect(plan_row.get_by_role("button", name="Delete Roadmap")).to_have_count(0)
+
+    # A member may leave a shared document.
+    plan_row.get_by_role("button", name="Leave Roadmap").click()
+    page.get_by_role("dialog").get_by_role("button", name="Leave", exact=True).click()
+    expect(page.get_by_role("link", name=re.compile("Roadmap"))).to_have_count(0)
+    expect(page.get_by_role("link", name=re.compile("Team notes"))).to_be_visible()
 
 
 def test_client_routes_serve_the_app_and_other_routes_keep_working(tandem: TandemProcess) -> None:

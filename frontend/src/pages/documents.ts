@@ -106,6 +106,22 @@ export function documentsPage(): Page {
         },
       }, icon(ICONS.trash)))
     }
+    if (doc.role !== 'owner') {
+      actions.append(h('button', {
+        type: 'button', class: 'icon-button', 'aria-label': `Leave ${doc.title}`, title: 'Leave',
+        onclick: async () => {
+          const ok = await confirmDialog('Leave document?', `You will lose access to “${doc.title}” until ${doc.owner} shares it again.`, 'Leave')
+          if (!ok) return
+          try {
+            await api.removeMember(doc.id, me)
+            toast('You left the document.')
+            await load()
+          } catch (e) {
+            toast(e instanceof Error ? e.message : 'Could not leave.', 'error')
+          }
+        },
+      }, icon(ICONS.logout)))
+    }
     return h('li', { class: 'row', 'data-document-id': doc.id },
       h('a', { href: `/d/${doc.id}`, class: 'row-main', 'data-link': true },
         h('span', { class: 'row-icon' }, icon(ICONS.doc)),
@@ -135,5 +151,8 @@ export function documentsPage(): Page {
         newButton()),
       list))
   void load()
-  return { title: 'Documents', element }
+  // Documents shared meanwhile show up when you come back to the tab.
+  const onFocus = (): void => void load()
+  window.addEventListener('focus', onFocus)
+  return { title: 'Documents', element, destroy: () => window.removeEventListener('focus', onFocus) }
 }
