@@ -168,17 +168,23 @@ def _check_state_vector(payload: bytes) -> None:
     reader.end()
 
 
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _parse_awareness(reader: Reader, max_state: int) -> AwarenessUpdate:
     entries = []
     for _ in range(reader.var_uint()):
         client_id, clock, state = reader.var_uint(), reader.var_uint(), reader.var_string()
         if len(state) > max_state:
             raise MalformedMessage(f"awareness state over {max_state} bytes")
-        if state:
-            try:
-                json.loads(state)
-            except ValueError as exc:
-                raise MalformedMessage("awareness state is not JSON") from exc
+        # Relayed as sent, so it must be what JavaScript's JSON.parse accepts: not empty
+        # (y-protocols removes a state with "null") and no NaN or Infinity, which Python's
+        # json takes but every browser client would throw on.
+        try:
+            json.loads(state, parse_constant=_reject_constant)
+        except ValueError as exc:
+            raise MalformedMessage("awareness state is not JSON") from exc
         entries.append(AwarenessEntry(client_id=client_id, clock=clock, state_json=state))
     reader.end()
     return AwarenessUpdate(entries=tuple(entries))
