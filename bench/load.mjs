@@ -58,7 +58,8 @@ const EMPTY_SV = Y.encodeStateVector(new Y.Doc())
 
 class Conn {
   // onUpdate(buf, nowUs) for every sync update frame; ydoc: apply step 2 and updates to it.
-  constructor (base, doc, { ydoc = null, onUpdate = null, hello = null } = {}) {
+  // hello: send Tandem's hello with this `since`; replayOnly: skip the state-vector step 1.
+  constructor (base, doc, { ydoc = null, onUpdate = null, hello = null, replayOnly = false } = {}) {
     this.doc = doc
     this.ydoc = ydoc
     this.onUpdate = onUpdate
@@ -80,7 +81,7 @@ class Conn {
       if (STYLE === 'hocuspocus') this.ws.send(hocuspocusAuth(doc))
       if (hello !== null) this.ws.send(tandemHello(hello))
       // A replay from `since` replaces the state-vector exchange (Tandem's extension).
-      if (!hello) this.ws.send(syncStep1(doc, ydoc ? Y.encodeStateVector(ydoc) : EMPTY_SV))
+      if (!replayOnly) this.ws.send(syncStep1(doc, ydoc ? Y.encodeStateVector(ydoc) : EMPTY_SV))
     })
     this.ws.on('message', (data) => this.receive(data))
   }
@@ -391,7 +392,7 @@ async function catchup () {
   const results = []
   for (const a of away) {
     const t1 = nowUs()
-    const c2 = new Conn(second, doc, { ydoc: a.ydoc, hello: a.hello ? a.since : null })
+    const c2 = new Conn(second, doc, { ydoc: a.ydoc, hello: a.hello ? a.since : null, replayOnly: a.hello })
     await withTimeout(c2.opened.then(() => c2.whenSynced()), 60000, 'catch-up')
     await withTimeout((async () => {
       while (a.ydoc.getText('bench').length !== want.length) await sleep(1)

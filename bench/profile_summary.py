@@ -1,8 +1,9 @@
 """Summarise py-spy's raw (collapsed) output: the hottest functions by own and total samples.
 
 Usage: python bench/profile_summary.py PROFILE.txt [--top 25]
-Prints, per thread, the share of samples each function was on the stack (total) and on top
-of it (own), so the table in docs/performance.md can be regenerated from a profile.
+Prints the share of samples per thread kind, and for each function the share of samples it
+was on the stack (total) and on top of it (own), so the table in docs/performance.md can be
+regenerated from a profile.
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ def summarize(path: Path, top: int) -> str:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = stack.split(";")
-        thread = frames[0]
-        frames = [frame_name(f) for f in frames[1:]] or ["(idle)"]
+        raw_frames = stack.split(";")
+        # py-spy's raw format starts each stack at its thread's root frame.
+        thread = "event loop (main thread)" if "runpy" in raw_frames[0] else (
+            "database thread (sync_to_async)" if any("SyncToAsync" in f for f in raw_frames)
+            else "other threads")
+        frames = [frame_name(f) for f in raw_frames]
         samples += count
         threads[thread] += count
         own[frames[-1]] += count

@@ -307,6 +307,43 @@ def fetch_token(server: Server) -> str:
         return str(json.load(response)["access"])
 
 
+def _var_uint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _var_string(text: str) -> bytes:
+    data = text.encode()
+    return _var_uint(len(data)) + data
+
+
+def typing_updates(client: int, count: int, name: str = "bench") -> Iterator[bytes]:
+    """The Yjs updates of one client typing ``count`` characters at the end of Text ``name``.
+
+    Encoded directly (lib0 v1 update format): byte for byte what pycrdt emits for each
+    ``text.insert(len, ch)`` (checked in tests against pycrdt), but fast enough for 1M rows.
+    """
+    c = _var_uint(client)
+    head = b"\x01\x01" + c
+    for k in range(count):
+        ch = _var_string("abcdefghij"[k % 10])
+        if k == 0:  # no origin: the parent is the root type ``name``
+            yield head + b"\x00\x04\x01" + _var_string(name) + ch + b"\x00"
+        else:  # ContentString with its left origin (client, k - 1)
+            yield head + _var_uint(k) + b"\x84" + c + _var_uint(k - 1) + ch + b"\x00"
+
+
+def typing_state(client: int, count: int, name: str = "bench") -> bytes:
+    """The full state after ``typing_updates``: one merged item, as encodeStateAsUpdate gives."""
+    text = "".join("abcdefghij"[k % 10] for k in range(count))
+    return (b"\x01\x01" + _var_uint(client) + b"\x00\x04\x01" + _var_string(name)
+            + _var_string(text) + b"\x00")
+
+
 def history_document(updates: int, *, snapshot: bool) -> str:
     """A document with ``updates`` rows of typing history, written straight into the tables.
 
@@ -315,7 +352,6 @@ def history_document(updates: int, *, snapshot: bool) -> str:
     ``SNAPSHOT_EVERY`` updates. Kept between runs (title ``bench-history-...``) as a cache.
     """
     from django.db import connection, transaction
-    from pycrdt import Doc, Text
 
     from backend.collab.models import DocumentSnapshot, DocumentUpdate
     from backend.documents.models import Document
@@ -323,20 +359,15 @@ def history_document(updates: int, *, snapshot: bool) -> str:
     title = f"bench-history-{updates}-{'snap' if snapshot else 'nosnap'}"
     existing = Document.objects.filter(title=title, head_seq=updates).first()
     if existing is not None:
-        if snapshot == DocumentSnapshot.objects.filter(document=existing).exists():
+        has_snapshot = DocumentSnapshot.objects.filter(document=existing).exists()
+        if snapshot and has_snapshot:
             return str(existing.pk)
-        DocumentSnapshot.objects.filter(document=existing).delete()
         if not snapshot:
+            DocumentSnapshot.objects.filter(document=existing).delete()
             return str(existing.pk)
     Document.objects.filter(title=title).delete()
-    doc: Doc = Doc()
-    text = doc.get("bench", type=Text)
-    rows: list[bytes] = []
-    sub = doc.observe(lambda event: rows.append(event.update))
-    for i in range(updates):
-        text.insert(i, "abcdefghij"[i % 10])
-    doc.unobserve(sub)
     owner = bench_user()
+    client = 424242
     with transaction.atomic():
         document = Document.objects.create(title=title, owner=owner)
         table = DocumentUpdate._meta.db_table
@@ -344,11 +375,13 @@ def history_document(updates: int, *, snapshot: bool) -> str:
             copy_sql = f"copy {table} (document_id, seq, update, author_id, created_at) from stdin"
             with cur.connection.cursor().copy(copy_sql) as copy:
                 now = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime())
-                for seq, update in enumerate(rows, start=1):
+                for seq, update in enumerate(typing_updates(client, updates), start=1):
                     copy.write_row((document.pk, seq, update, owner.pk, now))
         Document.objects.filter(pk=document.pk).update(head_seq=updates)
         if snapshot:
-            DocumentSnapshot.objects.create(document=document, seq=updates, state=doc.get_update())
+            DocumentSnapshot.objects.create(
+                document=document, seq=updates, state=typing_state(client, updates)
+            )
     return str(document.pk)
 
 
@@ -483,12 +516,12 @@ class Plan:
 
 
 FULL = Plan(
-    runs=3, fanout_docs=10, fanout_readers=9, fanout_rate=10, fanout_seconds=8,
-    issue_fanout_docs=100, issue_fanout_seconds=4,
+    runs=3, fanout_docs=10, fanout_readers=9, fanout_rate=10, fanout_seconds=6,
+    issue_fanout_docs=100, issue_fanout_seconds=3,
     audience=[10, 100, 1000], audience_rate=10, audience_seconds=3, audience_runs=1,
     saturation_docs=10, saturation_readers=4,
-    saturation_rates=[50, 100, 200, 400, 800, 1600, 3200, 6400, 12800],
-    saturation_seconds=3, saturation_runs=1,
+    saturation_rates=[50, 100, 200, 400, 800, 1600, 3200, 6400],
+    saturation_seconds=2.5, saturation_runs=1,
     idle_connections=10000, idle_docs=100,
     cold_sizes=[1000, 100_000, 1_000_000], cold_nosnap_sizes=[1000, 100_000],
     catchup_updates=10_000, catchup_rate=4000,
@@ -520,6 +553,8 @@ def workload_idle(servers: list[Server], plan: Plan) -> dict[str, Any]:
     """Idle connections on fresh processes: RSS per connection, time to connect."""
     out: dict[str, Any] = {}
     for server in servers:
+        if len(server.commands) > 1:
+            continue  # "held by one process": the replicas' figure adds nothing
         docs = docs_for(server, plan.idle_docs, "idle")
         before = sum(rss_bytes(p) for p in server.pids)
         sampled: dict[str, float] = {}
@@ -678,6 +713,40 @@ def workload_catchup(servers: list[Server], plan: Plan) -> dict[str, Any]:
     return out
 
 
+def workload_profile(server: Server, plan: Plan, docs_count: int, seconds: float) -> dict[str, Any]:
+    """py-spy on the server's process(es) during a typing fan-out window (not in the table:
+    sampling costs the server CPU). Writes bench/results/profile-<server>.txt (collapsed
+    stacks) and returns the summary of bench/profile_summary.py."""
+    sys.path.insert(0, str(BENCH))
+    from profile_summary import summarize  # noqa: PLC0415
+
+    pyspy = BENCH / ".venv" / "bin" / "py-spy"
+    raw = RESULTS / f"profile-{server.name}.txt"
+    spies: list[subprocess.Popen[bytes]] = []
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["event"] == "start":
+            for pid in server.pids[:1]:
+                spies.append(subprocess.Popen(
+                    [str(pyspy), "record", "--nonblocking", "--rate", "200", "--duration",
+                     str(int(seconds)), "--format", "raw", "--output", str(raw), "--pid", str(pid)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                ))
+
+    docs = docs_for(server, docs_count, "profile")
+    result = run_load(server, {
+        "workload": "fanout", "docs": docs, "readers": plan.fanout_readers,
+        "rate": plan.fanout_rate, "seconds": seconds,
+    }, on_event=on_event)
+    for spy in spies:
+        spy.wait(timeout=60)
+    summary = summarize(raw, 30)
+    (RESULTS / f"profile-{server.name}.summary.txt").write_text(summary + "\n")
+    log(f"profile of {server.name} ({docs_count} docs): p99 {result['latency_ms']['p99']:.1f} ms, "
+        f"lost {result['lost']}; summary in {RESULTS / f'profile-{server.name}.summary.txt'}")
+    return {"fanout": result, "docs": docs_count, "seconds": seconds, "summary": summary}
+
+
 def workload_cold(server: Server, plan: Plan) -> dict[str, Any]:
     """Tandem only: the reference servers keep nothing on disk, so they have no cold load."""
     out: dict[str, Any] = {}
@@ -812,7 +881,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-ALL_WORKLOADS = ["idle", "cold", "fanout", "audience", "saturation", "catchup"]
+ALL_WORKLOADS = ["idle", "cold", "fanout", "audience", "saturation", "catchup"]  # and "profile"
 
 
 def main() -> None:
@@ -821,6 +890,8 @@ def main() -> None:
     parser.add_argument("--servers", help="comma-separated subset of server names")
     parser.add_argument("--workloads", help=f"comma-separated subset of {','.join(ALL_WORKLOADS)}")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
+    parser.add_argument("--profile-docs", type=int, default=10,
+                        help="documents in the profiled fan-out (workload 'profile', not run by default)")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     selected = set(args.servers.split(",")) if args.servers else None
@@ -865,6 +936,8 @@ def main() -> None:
             ("audience", lambda: workload_audience(servers, plan)),
             ("saturation", lambda: workload_saturation(servers, plan)),
             ("catchup", lambda: workload_catchup(servers, plan)),
+            ("profile", lambda: {s.name: workload_profile(s, plan, args.profile_docs, 15)
+                                 for s in servers if s.style == "tandem"}),
         ]
         for key, step in steps:
             if key.split("_")[0] not in workloads:
