@@ -184,7 +184,10 @@ class RoomRegistry:
                         room.apply_access(access[room.document_id])
         if self.fanout is not None:
             for room in rooms:
-                await self.fanout.subscribe(room.document_id)
+                # Only rooms still loaded: one unloaded while the queries above ran has left
+                # its group, and re-joining would leave the group key behind in Redis.
+                if self.get(room.document_id) is room and room.document_id not in self._unloading:
+                    await self.fanout.subscribe(room.document_id)
 
     async def _guarded(self, check: Callable[[], Awaitable[None]]) -> None:
         try:

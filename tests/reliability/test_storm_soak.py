@@ -1,0 +1,168 @@
+"""Load-shaped faults: a reconnect storm after a replica dies, and a soak of many documents
+opened and closed through one process (memory, rooms, Redis keys and database connections
+return to their baseline)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection, connections
+
+from tests.collab.conftest import Scene
+from tests.collab.test_replicas import FAST
+from tests.collab.yclient import YClient
+from tests.factories import make_document, token_for
+from tests.reliability import harness
+from tests.reliability.harness import Figures
+from tests.servers import TandemProcess, server_env
+
+MANY = {**FAST, "WS_MAX_CONNECTIONS_PER_USER": "5000"}
+
+
+@pytest.fixture
+def server_overrides() -> dict[str, str]:
+    return MANY
+
+
+def _db_connections(dbname: str) -> int:
+    db = settings.DATABASES["default"]
+    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=int(db["PORT"] or 5432),
+                         user=db["USER"], dbname="postgres", autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                           [dbname]).fetchone()
+        return int(row[0]) if row else 0
+
+
+async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path) -> None:
+    figures = Figures("reconnect storm after kill -9")
+    count = harness.size(60, 500)
+    dbname = connection.settings_dict["NAME"]
+    with TandemProcess(server_env(**MANY), log_path=tmp_path / "doomed.log") as doomed:
+        token = await sync_to_async(token_for)(scene.editor)
+        doomed_url = f"{doomed.ws_url}/ws/documents/{scene.document.id}?token={token}"
+        survivor_url = doomed_url.replace(f":{doomed.port}/", f":{scene.server.port}/")
+        clients = []
+        for start in range(0, count, 50):
+            batch = [YClient(doomed_url) for _ in range(start, min(count, start + 50))]
+            await asyncio.gather(*(c.connect() for c in batch))
+            await asyncio.wait_for(asyncio.gather(*(c.synced.wait() for c in batch)), 60)
+            clients += batch
+        for i, client in enumerate(clients):
+            client.append_paragraph(f"before-{i}")
+        await asyncio.sleep(1)
+        baseline = await asyncio.to_thread(_db_connections, dbname)
+        doomed.kill()
+        peak = baseline
+        sampling = True
+
+        async def sample() -> None:
+            nonlocal peak
+            while sampling:
+                peak = max(peak, await asyncio.to_thread(_db_connections, dbname))
+                await asyncio.sleep(0.1)
+
+        sampler = asyncio.create_task(sample())
+        started = time.monotonic()
+        replacements = [YClient(survivor_url, doc=c.doc) for c in clients]
+        await asyncio.gather(*(r.connect() for r in replacements))
+        connected = time.monotonic() - started
+        await asyncio.wait_for(asyncio.gather(*(r.synced.wait() for r in replacements)), 120)
+        for i, client in enumerate(replacements):
+            client.append_paragraph(f"after-{i}")
+        expected = 2 * count
+        deadline = time.monotonic() + 120
+        while not all(len(c.body.children) == expected for c in replacements):
+            assert time.monotonic() < deadline, "the storm did not converge"
+            await asyncio.sleep(0.2)
+        converged = time.monotonic() - started
+        sampling = False
+        await sampler
+        texts = {replacements[0].text()}
+        texts |= {c.text() for c in replacements[:: max(1, count // 20)]}
+        assert len(texts) == 1
+        codes = {c.close_code for c in replacements}
+        assert codes == {None}, codes
+        for client in replacements:
+            await client.close()
+    assert peak - baseline < 40, (baseline, peak)
+    figures.trials, figures.sent, figures.acked = 1, expected, expected
+    figures.converge_seconds = converged
+    figures.note = (f"{count} clients reconnected in {connected:.2f} s; database connections "
+                    f"{baseline} before, at most {peak} during")
+    harness.record(figures)
+
+
+def _new_document(owner: Any) -> str:
+    document = make_document(owner=owner)
+    connections.close_all()
+    return str(document.pk)
+
+
+def _redis_keys() -> int:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    return sum(1 for _ in client.scan_iter(f"{settings.REDIS_PREFIX}*", count=1000))
+
+
+async def test_soak_many_documents_return_to_baseline(scene: Scene) -> None:
+    figures = Figures("soak: documents opened and closed")
+    documents = harness.size(120, 2000)
+    updates = 10
+    dbname = connection.settings_dict["NAME"]
+    owner = scene.owner
+    token = await sync_to_async(token_for)(owner)
+    ids = [await sync_to_async(_new_document)(owner) for _ in range(documents)]
+
+    async def session(document_id: str) -> int:
+        client = YClient(f"{scene.server.ws_url}/ws/documents/{document_id}?token={token}")
+        await client.connect(hello=0)
+        await asyncio.wait_for(client.synced.wait(), 20)
+        for i in range(updates):
+            client.append_paragraph(f"u{i}")
+        await client.wait_for(lambda: len(client.acks) >= updates + 1, timeout=30)
+        await client.close()
+        return len(client.acks) - 1
+
+    async def rounds(chunk: list[str]) -> int:
+        sent = 0
+        for start in range(0, len(chunk), 10):
+            sent += sum(await asyncio.gather(*(session(d) for d in chunk[start : start + 10])))
+        return sent
+
+    async def settled() -> tuple[int, float, int, int]:
+        deadline = time.monotonic() + 30
+        while harness.metric(scene.server, "tandem_rooms_open") > 0:
+            assert time.monotonic() < deadline, "rooms stay open"
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1)
+        return (harness.server_rss(scene.server),
+                harness.metric(scene.server, "tandem_rooms_open"),
+                await asyncio.to_thread(_redis_keys),
+                await asyncio.to_thread(_db_connections, dbname))
+
+    warmup = await rounds(ids[:20])  # imports, caches and pools settle first
+    before = await settled()
+    started = time.monotonic()
+    sent = warmup + await rounds(ids[20:])
+    elapsed = time.monotonic() - started
+    after = await settled()
+    rss_growth = after[0] - before[0]
+    assert after[1] == before[1] == 0
+    assert after[2] <= before[2] + 2, (before, after)
+    assert after[3] <= before[3] + 2, (before, after)
+    assert rss_growth < 48 * 1024, (before, after)
+    figures.trials, figures.inputs, figures.sent, figures.acked = 1, documents, sent, sent
+    figures.converge_seconds = elapsed
+    figures.rss_before_kb, figures.rss_after_kb = before[0], after[0]
+    figures.note = (f"{documents} documents x {updates} updates in {elapsed:.0f} s; rooms "
+                    f"{before[1]:.0f}->{after[1]:.0f}, Redis keys {before[2]}->{after[2]}, "
+                    f"DB connections {before[3]}->{after[3]}")
+    harness.record(figures)
+
