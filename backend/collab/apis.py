@@ -29,6 +29,7 @@ from backend.documents.apis import caller
 from backend.documents.errors import DocumentNotFound
 from backend.documents.models import Document, Role
 from backend.documents.permissions import document_access
+from backend.documents.serializers import paginated
 
 
 def _content_at(document: Document, seq: int) -> dict[str, Any]:
@@ -62,7 +63,7 @@ class ContentApi(APIView):
 
 
 class HistoryApi(APIView):
-    @extend_schema(responses=HistoryRowOutput(many=True))
+    @extend_schema(responses=paginated("HistoryList", HistoryRowOutput))
     def get(self, request: Request, document_id: str) -> Response:
         document, _ = document_access(user=request.user, document_id=document_id)
         rows = (

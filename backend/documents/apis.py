@@ -26,6 +26,7 @@ from backend.documents.serializers import (
     MemberRoleInput,
     RegisterInput,
     UserOutput,
+    paginated,
 )
 from backend.documents.tokens import user_logout_everywhere
 
@@ -69,7 +70,7 @@ class MeApi(APIView):
 
 
 class DocumentListApi(APIView):
-    @extend_schema(responses=DocumentOutput(many=True))
+    @extend_schema(responses=paginated("DocumentList", DocumentOutput))
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(

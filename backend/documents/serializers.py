@@ -62,3 +62,18 @@ class MemberOutput(serializers.Serializer[Any]):
     username = serializers.CharField()
     role = serializers.ChoiceField(choices=Role.choices)
     since = serializers.DateTimeField()
+
+
+def paginated(name: str, item: type[serializers.Serializer[Any]]) -> serializers.Serializer[Any]:
+    """The OpenAPI shape of a ``PageNumberPagination`` page of ``item`` rows."""
+    from drf_spectacular.utils import inline_serializer
+
+    return inline_serializer(
+        name=f"Paginated{name}",
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
