@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint migrate install frontend
+.PHONY: run test lint migrate install frontend chaos
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Tandem needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -64,6 +64,18 @@ test: $(STAMP) $(NODE_CLIENTS) $(FRONTEND_BUILD) $(CHROMIUM)
 	cd frontend && npm test --silent
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) -m pytest
+
+# The reliability scenarios of tests/reliability at their large size (the suite runs them small):
+# fault injection, fuzzing, abuse, storm and soak. Prints the figures table (also written to
+# test-artifacts/reliability/figures-chaos.json); replay a seed with CHAOS_SEED=<seed>.
+chaos: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+chaos: export REDIS_URL ?= redis://127.0.0.1:6379/0
+chaos: export SECRET_KEY ?= tandem-test-only-secret-key-not-for-production
+chaos: export REDIS_PREFIX ?= tandem-chaos
+chaos: export TEST_DATABASE_NAME ?= test_chaos
+chaos: export CHAOS = 1
+chaos: $(STAMP) $(NODE_CLIENTS)
+	$(PY) -m pytest tests/reliability -p no:cacheprovider -s $(CHAOS_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check backend tests

@@ -174,7 +174,7 @@ async def test_random_edits_across_two_replicas_converge_with_the_database(
     figures = Figures("convergence fuzz, 2 replicas")
     base = harness.seed_for(figures.scenario)
     figures.seed = base
-    seeds = harness.size(12, 150)
+    seeds = harness.size(12, 60)
     clients, steps = harness.size(4, 6), harness.size(60, 300)
     slowest = 0.0
     for n in range(seeds):

@@ -77,7 +77,7 @@ frames = st.one_of(
 def test_parse_fuzz_at_volume() -> None:
     """``parse`` either returns a message or raises MalformedMessage, for any bytes."""
     figures = Figures("protocol.parse fuzz (hypothesis)")
-    examples = harness.size(3000, 100_000)
+    examples = harness.size(3000, 50_000)
     count = 0
 
     @settings(max_examples=examples, deadline=None, database=None,
@@ -139,7 +139,7 @@ def test_random_frames_against_a_real_server(scene_sync: Any) -> None:
     scene, server, loop = scene_sync
     figures = Figures("WebSocket frame fuzz (real server)")
     rss_before = harness.server_rss(server)
-    examples = harness.size(150, 3000)
+    examples = harness.size(150, 1500)
     outcomes: dict[Any, int] = {}
     watcher = loop.run_until_complete(scene.client(scene.viewer))
     before = watcher.text()

@@ -113,7 +113,7 @@ def _redis_keys() -> int:
 
 async def test_soak_many_documents_return_to_baseline(scene: Scene) -> None:
     figures = Figures("soak: documents opened and closed")
-    documents = harness.size(120, 2000)
+    documents = harness.size(120, 1000)
     updates = 10
     dbname = connection.settings_dict["NAME"]
     owner = scene.owner
