@@ -138,6 +138,7 @@ REPLICA_NAME = env.str("REPLICA_NAME", default=f"{socket.gethostname()}-{os.getp
 PRESENCE_TTL_SECONDS = env.float("PRESENCE_TTL_SECONDS", default=15.0)
 PRESENCE_HEARTBEAT_SECONDS = env.float("PRESENCE_HEARTBEAT_SECONDS", default=5.0)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+SHUTDOWN_FLUSH_SECONDS = env.float("SHUTDOWN_FLUSH_SECONDS", default=10.0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

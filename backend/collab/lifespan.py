@@ -7,11 +7,14 @@ and each room's final snapshot stored.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from backend.collab.runtime import current_runtime
+from django.conf import settings
+
+from backend.collab.runtime import Runtime, current_runtime
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +31,22 @@ async def lifespan_app(
         elif message["type"] == "lifespan.shutdown":
             runtime = current_runtime()
             if runtime is not None:
-                try:
-                    await runtime.close()
-                except Exception:
-                    logger.exception("flushing rooms at shutdown failed")
+                await _close(runtime)
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+async def _close(runtime: Runtime) -> None:
+    """Flush within the grace period: a stuck flush must not keep the process alive (what is
+    still pending then was never acknowledged, and clients resend it on reconnect)."""
+    logger.info("flushing %d open rooms before exit", len(runtime.registry.rooms))
+    try:
+        await asyncio.wait_for(runtime.close(), timeout=settings.SHUTDOWN_FLUSH_SECONDS)
+    except TimeoutError:
+        logger.error(
+            "flushing rooms took over %ss; exiting anyway", settings.SHUTDOWN_FLUSH_SECONDS
+        )
+    except Exception:
+        logger.exception("flushing rooms at shutdown failed")
+    else:
+        logger.info("all rooms flushed")

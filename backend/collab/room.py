@@ -179,7 +179,7 @@ class Room:
     def leave(self, peer: Peer) -> None:
         conn = self.connections.pop(peer, None)
         if conn is not None and conn.client_ids:
-            self._relay_awareness(self.awareness.remove(conn.client_ids), sender=None)
+            self._relay_awareness(self.awareness.remove(conn.client_ids))
 
     def receive(self, peer: Peer, frame: bytes) -> None:
         """Handle one frame from ``peer``; a malformed one closes that peer with 4400."""
@@ -267,17 +267,17 @@ class Room:
         if len(conn.client_ids) > self.limits.max_awareness_clients:
             conn.peer.close(CloseCode.MALFORMED)
             return
-        self._relay_awareness(self.awareness.apply(message.entries), sender=conn)
+        self._relay_awareness(self.awareness.apply(message.entries))
 
-    def _relay_awareness(
-        self, entries: list[protocol.AwarenessEntry], sender: Connection | None
-    ) -> None:
+    def _relay_awareness(self, entries: list[protocol.AwarenessEntry]) -> None:
+        """Send accepted entries to every connection, the sender's included (as y-websocket's
+        server does): a lone client's own renewals are what keep its idle socket alive, since
+        y-websocket reconnects after 30 s without a message."""
         if not entries:
             return
         frame = protocol.awareness(entries)
         for conn in list(self.connections.values()):
-            if conn is not sender:
-                conn.peer.send(frame)
+            conn.peer.send(frame)
         if self.fanout is not None:
             self.fanout.publish_awareness(self.document_id, frame)
 

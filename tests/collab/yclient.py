@@ -154,8 +154,6 @@ class YClient:
         finally:
             if self.ws.close_code is not None:
                 self.close_code = self.ws.close_code
-            elif self.ws.close_rcvd is not None:
-                self.close_code = self.ws.close_rcvd.code
             self._changed.set()
 
     async def _handle(self, frame: bytes) -> None:
