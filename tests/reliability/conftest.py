@@ -5,6 +5,7 @@ printed at the end of the run."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -123,6 +124,18 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         subprocess.run([*cluster.as_user, str(PG_BIN / "pg_ctl"), "-D", str(cluster.data),
                         "stop", "-m", "immediate"], capture_output=True, check=False, timeout=60)
         shutil.rmtree(cluster.directory, ignore_errors=True)
+
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.")
+
+
+@pytest.fixture(autouse=True)
+def _no_token_in_any_log(tmp_path: Path) -> Iterator[None]:
+    """After every scenario: no JWT appears in any log file its servers wrote."""
+    yield
+    for log in tmp_path.rglob("*.log"):
+        found = JWT.search(log.read_text(errors="replace"))
+        assert found is None, f"a token appears in {log}: {found.group(0)[:20]}..."
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
