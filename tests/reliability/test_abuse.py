@@ -207,6 +207,7 @@ class FreezingProxy:
         self.target_port = target_port
         self.port = free_port()
         self.frozen = asyncio.Event()
+        self.released = asyncio.Event()
         self.held: list[Any] = []
 
     async def start(self) -> None:
@@ -224,9 +225,10 @@ class FreezingProxy:
                 dst.write(data)
 
         await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-        await asyncio.Event().wait() if self.frozen.is_set() else None
+        await self.released.wait()  # keep both sockets open (and silent) until the test ends
 
     def close(self) -> None:
+        self.released.set()
         self.server.close()
         for writer in self.held:
             writer.transport.abort()
