@@ -385,7 +385,7 @@ async function catchup () {
   const t0 = nowUs()
   await drive([writer], rate, updates / rate)
   while (writer.sent < updates) writer.write()
-  await withTimeout((async () => { while (stats.received < updates) await sleep(20) })(), 300000,
+  await withTimeout((async () => { while (stats.received < updates) await sleep(20) })(), 150000,
     `observer saw ${stats.received} of ${updates}`)
   const writeSeconds = (nowUs() - t0) / 1e6
   const want = writer.text.toString()

@@ -516,12 +516,12 @@ class Plan:
 
 
 FULL = Plan(
-    runs=3, fanout_docs=10, fanout_readers=9, fanout_rate=10, fanout_seconds=6,
+    runs=3, fanout_docs=10, fanout_readers=9, fanout_rate=10, fanout_seconds=5,
     issue_fanout_docs=100, issue_fanout_seconds=3,
-    audience=[10, 100, 1000], audience_rate=10, audience_seconds=3, audience_runs=1,
+    audience=[10, 100, 1000], audience_rate=10, audience_seconds=2.5, audience_runs=1,
     saturation_docs=10, saturation_readers=4,
-    saturation_rates=[50, 100, 200, 400, 800, 1600, 3200, 6400],
-    saturation_seconds=2.5, saturation_runs=1,
+    saturation_rates=[100, 200, 400, 800, 1600, 3200, 6400],
+    saturation_seconds=2, saturation_runs=1,
     idle_connections=10000, idle_docs=100,
     cold_sizes=[1000, 100_000, 1_000_000], cold_nosnap_sizes=[1000, 100_000],
     catchup_updates=10_000, catchup_rate=4000,
