@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pycrdt import Doc
+from pycrdt import Doc, get_state
 
 from backend.collab import metrics, protocol
 from backend.collab.awareness import AwarenessStates
@@ -93,7 +93,9 @@ _Op = _Write | _Call | _Remote
 
 
 def apply_update(doc: Doc[Any], update: bytes) -> bool:
-    """Apply ``update``; True when it changed the Doc. Raises ValueError on bad bytes."""
+    """Apply ``update``; True when it must be stored: it changed the Doc, or it builds on
+    updates the Doc has not seen yet (yrs keeps it pending until they arrive, and the log
+    must hold it when they do). Raises ValueError on bad bytes."""
     if update == protocol.EMPTY_UPDATE:
         return False
     changed = False
@@ -107,7 +109,19 @@ def apply_update(doc: Doc[Any], update: bytes) -> bool:
         doc.apply_update(update)
     finally:
         doc.unobserve(subscription)
-    return changed
+    return changed or _pending(doc, update)
+
+
+def _pending(doc: Doc[Any], update: bytes) -> bool:
+    """Whether ``update`` carries items beyond the Doc's state vector (not integrated)."""
+    have = _state_vector(doc.get_state())
+    carried = _state_vector(get_state(update))
+    return any(clock > have.get(client, 0) for client, clock in carried.items())
+
+
+def _state_vector(encoded: bytes) -> dict[int, int]:
+    reader = protocol.Reader(encoded)
+    return {reader.var_uint(): reader.var_uint() for _ in range(reader.var_uint())}
 
 
 def doc_from_log(log: LoadedLog) -> Doc[Any]:

@@ -1,0 +1,43 @@
+"""An update that arrives before the updates it builds on (yrs keeps it pending) is stored
+like any other: acknowledged means in the database, whatever the order of arrival."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pycrdt import Doc, Text
+
+from backend.collab import protocol
+from backend.collab.services import document_state
+from backend.documents.models import Document
+from tests.collab.conftest import Scene
+
+
+def _two_updates() -> tuple[bytes, bytes]:
+    """``first`` inserts "hello"; ``second`` appends " world" to it (depends on ``first``)."""
+    a: Doc[Any] = Doc()
+    a.get("t", type=Text).insert(0, "hello")
+    b: Doc[Any] = Doc()
+    b.apply_update(a.get_update())
+    before = b.get_state()
+    b.get("t", type=Text).insert(5, " world")
+    return a.get_update(), b.get_update(before)
+
+
+async def test_an_update_arriving_before_its_dependency_is_stored(
+    scene: Scene, db_call: Any
+) -> None:
+    first, second = _two_updates()
+    writer = await scene.client(scene.owner, hello=0)
+    await writer.wait_for(lambda: writer.head is not None)
+    await writer.send_raw(protocol.sync_update(second))  # pending: "hello" is not there yet
+    await writer.send_raw(protocol.sync_update(first))
+    await writer.wait_for(lambda: len(writer.acks) >= 3)  # its sync step 2 and both updates
+
+    def stored() -> str:
+        doc, _ = document_state(document=Document.objects.get(pk=scene.document.pk))
+        return str(doc.get("t", type=Text))
+
+    assert await db_call(stored) == "hello world"
+    reader = await scene.client(scene.viewer)
+    assert str(reader.doc.get("t", type=Text)) == "hello world"
