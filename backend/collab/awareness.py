@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.collab.protocol import AwarenessEntry
+from backend.collab.protocol import MAX_VAR_UINT, AwarenessEntry
 
 
 class AwarenessStates:
@@ -41,7 +41,10 @@ class AwarenessStates:
             held = self._entries.get(client_id)
             if held is None or held.removed:
                 continue
-            removal = AwarenessEntry(client_id=client_id, clock=held.clock + 1, state_json="null")
+            # y-protocols takes a removal at the same clock, so a clock already at the largest
+            # number JavaScript decodes (2**53 - 1) is not pushed past it.
+            clock = min(held.clock + 1, MAX_VAR_UINT)
+            removal = AwarenessEntry(client_id=client_id, clock=clock, state_json="null")
             self._entries[client_id] = removal
             removals.append(removal)
         return removals

@@ -220,3 +220,15 @@ async def test_huge_awareness_and_many_client_ids_close_only_the_sender(scene: S
     assert await carol.closed() == 4400
     fresh = await scene.client(scene.viewer)
     assert fresh.text() == "intact"
+
+
+async def test_removal_of_a_cursor_at_the_largest_clock_stays_decodable(scene: Scene) -> None:
+    """A state at clock 2**53 - 1 (the largest lib0 number) is removed at that same clock
+    when its client leaves, not at 2**53, which no JavaScript client could decode."""
+    observer = await scene.client(scene.viewer)
+    leaving = await scene.client(scene.editor)
+    await leaving.set_awareness(77, protocol.MAX_VAR_UINT, {"user": {"name": "max"}})
+    await observer.wait_for(lambda: 77 in observer.awareness)
+    await leaving.close()
+    await observer.wait_for(lambda: 77 not in observer.awareness)
+    assert observer.close_code is None
