@@ -43,7 +43,7 @@ def _db_connections(dbname: str) -> int:
 
 async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path) -> None:
     figures = Figures("reconnect storm after kill -9")
-    count = harness.size(60, 500)
+    count = harness.size(60, 250)
     dbname = connection.settings_dict["NAME"]
     with TandemProcess(server_env(**MANY), log_path=tmp_path / "doomed.log") as doomed:
         token = await sync_to_async(token_for)(scene.editor)
