@@ -125,6 +125,13 @@ async def _send_one(server: TandemProcess, url: str, frame: bytes) -> int | None
 
 
 @pytest.fixture
+def server_overrides() -> dict[str, str]:
+    # The periodic access check can close a connection that joins while it queries (open
+    # bug in docs/reliability.md); these tests are about message handling, so it stays away.
+    return {"LOG_CHECK_SECONDS": "600"}
+
+
+@pytest.fixture
 def scene_sync(server: TandemProcess) -> Iterator[tuple[Scene, TandemProcess, Any]]:
     """The scene of tests/collab for a synchronous (hypothesis) test, with its own loop."""
     loop = asyncio.new_event_loop()
