@@ -386,7 +386,7 @@ async function catchup () {
   await drive([writer], rate, updates / rate)
   while (writer.sent < updates) writer.write()
   await withTimeout((async () => { while (stats.received < updates) await sleep(20) })(), 150000,
-    `observer saw ${stats.received} of ${updates}`)
+    `observer saw ${stats.received} of ${updates} (writer ${writer.conn.closed ? 'closed with ' + writer.conn.closeCode : 'open'}, observer ${observer.closed ? 'closed with ' + observer.closeCode : 'open'})`)
   const writeSeconds = (nowUs() - t0) / 1e6
   const want = writer.text.toString()
   const results = []
