@@ -274,7 +274,7 @@ async def converge(
         for typist in typists:
             await typist.ensure_connected(attempts=1)
         held = [c.labels() for c in clients]
-        if all(h == typed for h in held):
+        if all(typed <= h for h in held):
             stored = await stored_labels()
             if typed <= stored:
                 break
