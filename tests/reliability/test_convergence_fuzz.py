@@ -153,8 +153,11 @@ async def run_seed(seed: int, urls: list[str], clients: int, steps: int) -> dict
         while len({repr(view(c.doc)) for c in fleet}) != 1:
             if time.monotonic() > deadline:
                 differing = sorted({repr(view(c.doc)) for c in fleet})
-                raise AssertionError(f"seed {seed} did not converge: {len(differing)} states\n"
-                                     + "\n".join(differing))
+                holders = [differing.index(repr(view(c.doc))) for c in fleet]
+                raise AssertionError(
+                    f"seed {seed} did not converge: {len(differing)} states; state of each "
+                    f"client (the last {len(urls)} are fresh, one per replica): {holders}\n"
+                    + "\n".join(differing))
             await asyncio.sleep(0.05)
         return counts
     finally:
