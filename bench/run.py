@@ -701,10 +701,16 @@ def workload_catchup(servers: list[Server], plan: Plan) -> dict[str, Any]:
             continue  # ~100 s at Tandem's ~100 updates/s; the quick pass covers the replicas
         [doc] = docs_for(server, 1, "catchup")
         modes = [False, True] if server.style == "tandem" else [False]
-        result = run_load(server, {
-            "workload": "catchup", "doc": doc, "updates": plan.catchup_updates,
-            "rate": plan.catchup_rate, "clients": plan.runs, "helloModes": modes,
-        }, timeout=900)
+        try:
+            result = run_load(server, {
+                "workload": "catchup", "doc": doc, "updates": plan.catchup_updates,
+                "rate": plan.catchup_rate, "clients": plan.runs, "helloModes": modes,
+            }, timeout=900)
+        except RuntimeError as exc:  # one server's failure must not hide the others' figures
+            log(f"catch-up {server.name} failed: {exc}")
+            out[server.name] = {"error": str(exc)}
+            settle(server)
+            continue
         for hello in modes:
             key = f"{server.name} (hello replay)" if hello else server.name
             rows = [c for c in result["clients"] if c["hello"] == hello]
@@ -857,6 +863,9 @@ def report(data: dict[str, Any], servers: list[Server]) -> str:
         lines.append("|---|---|---|---|---|")
         for key, row in w["catchup"].items():
             base, _, variant = key.partition(" ")
+            if "error" in row:
+                lines.append(f"| {labels.get(base, base)} | failed: {row['error'].splitlines()[0][:160]} | | | |")
+                continue
             lines.append(f"| {labels.get(base, base)} {variant} | {fmt(row['catchup_ms'])} "
                          f"| {fmt(row['bytes'], 0)} | {row['converged']} | {fmt(row['accepted_per_s'], 0)} |")
     return "\n".join(lines)
