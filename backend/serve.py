@@ -57,8 +57,18 @@ def _daphne(host: str, port: int, max_bytes: int, grace: int) -> None:
     from daphne.cli import CommandLineInterface  # type: ignore[import-untyped]
 
     CommandLineInterface().run(
-        ["-b", host, "-p", str(port), "--proxy-headers", "--websocket-max-message-size",
-         str(max_bytes), "--application-close-timeout", str(grace), APPLICATION]
+        [
+            "-b",
+            host,
+            "-p",
+            str(port),
+            "--proxy-headers",
+            "--websocket-max-message-size",
+            str(max_bytes),
+            "--application-close-timeout",
+            str(grace),
+            APPLICATION,
+        ]
     )
 
 

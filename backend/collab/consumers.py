@@ -30,12 +30,19 @@ class SocketPeer:
     """The room's view of one connection."""
 
     def __init__(
-        self, outbox: Outbox, *, user_id: int, can_write: bool, token_generation: int
+        self,
+        outbox: Outbox,
+        *,
+        user_id: int,
+        can_write: bool,
+        token_generation: int,
+        admitted_at: float,
     ) -> None:
         self.outbox = outbox
         self.user_id: int | None = user_id
         self.can_write = can_write
         self.token_generation = token_generation
+        self.admitted_at = admitted_at
 
     def send(self, frame: bytes) -> None:
         self.outbox.put(frame)
@@ -68,6 +75,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return int(self.scope["auth_error"])
         user = self.scope["user"]
         document_id = self.scope["url_route"]["kwargs"]["document_id"]
+        admitted_at = time.monotonic()
         try:
             document, role = await in_db_thread(document_access)(user=user, document_id=document_id)
         except TandemError as error:
@@ -83,6 +91,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             user_id=user.pk,
             can_write=role.allows(Role.EDITOR),
             token_generation=int(self.scope["token_generation"]),
+            admitted_at=admitted_at,
         )
         delay = max(0.0, float(self.scope["token_expires_at"]) - time.time())
         self.expiry = asyncio.get_running_loop().call_later(

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pycrdt import Doc, get_state
+from pycrdt import Doc, get_state, merge_updates
 
 from backend.collab import metrics, protocol
 from backend.collab.awareness import AwarenessStates
@@ -40,6 +40,7 @@ class Peer(Protocol):
     user_id: int | None
     can_write: bool
     token_generation: int
+    admitted_at: float  # time.monotonic() when its access check began
 
     def send(self, frame: bytes) -> None: ...
 
@@ -92,12 +93,12 @@ class _Remote:
 _Op = _Write | _Call | _Remote
 
 
-def apply_update(doc: Doc[Any], update: bytes) -> bool:
-    """Apply ``update``; True when it must be stored: it changed the Doc, or it builds on
-    updates the Doc has not seen yet (yrs keeps it pending until they arrive, and the log
-    must hold it when they do). Raises ValueError on bad bytes."""
+def apply_update(doc: Doc[Any], update: bytes) -> tuple[bool, bool]:
+    """Apply ``update``; returns (store, pending). Store it when it changed the Doc or
+    builds on updates the Doc has not seen yet: yrs keeps such items pending until they
+    arrive, and the log must hold them when they do. Raises ValueError on bad bytes."""
     if update == protocol.EMPTY_UPDATE:
-        return False
+        return False, False
     changed = False
 
     def mark(_event: object) -> None:
@@ -109,7 +110,8 @@ def apply_update(doc: Doc[Any], update: bytes) -> bool:
         doc.apply_update(update)
     finally:
         doc.unobserve(subscription)
-    return changed or _pending(doc, update)
+    pending = _pending(doc, update)
+    return changed or pending, pending
 
 
 def _pending(doc: Doc[Any], update: bytes) -> bool:
@@ -131,6 +133,16 @@ def doc_from_log(log: LoadedLog) -> Doc[Any]:
     for row in log.updates:
         doc.apply_update(row.update)
     return doc
+
+
+def snapshot_state(doc: Doc[Any], pending: list[bytes]) -> tuple[bytes, list[bytes]]:
+    """The Doc's full state with the items it still holds pending, and those updates.
+
+    ``Doc.get_update`` leaves pending items out: a snapshot without them would lose them
+    on reload, as the updates holding them lie before the snapshot."""
+    still = [update for update in pending if _pending(doc, update)]
+    state = doc.get_update()
+    return (merge_updates(state, *still) if still else state), still
 
 
 class Room:
@@ -156,6 +168,7 @@ class Room:
         self.dead = False
         self._queue: asyncio.Queue[_Op] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._pending_updates: list[bytes] = []  # stored, but yrs holds some items pending
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -163,6 +176,10 @@ class Room:
         log = await self.store.load(self.document_id)
         self.doc = doc_from_log(log)
         self.head, self.snapshot_seq = log.head, log.snapshot_seq
+        loaded = [log.snapshot] if log.snapshot else []
+        _, self._pending_updates = snapshot_state(
+            self.doc, loaded + [row.update for row in log.updates]
+        )
         self._worker = asyncio.create_task(self._work(), name=f"room {self.document_id}")
 
     async def flush(self) -> None:
@@ -231,11 +248,19 @@ class Room:
             since = message.since
             self._queue.put_nowait(_Call(lambda: self._start_replay(conn, since)))
 
-    def apply_access(self, access: AccessSnapshot) -> None:
-        """Re-check open connections: revoked access closes, a changed role applies now."""
+    def apply_access(self, access: AccessSnapshot, *, as_of: float) -> None:
+        """Re-check open connections: revoked access closes, a changed role applies now.
+
+        ``as_of`` is when the snapshot's queries began. A connection admitted after that
+        may have seen newer grants than the snapshot holds (or is missing from it): the
+        next check judges it."""
         for conn in list(self.connections.values()):
             user_id = conn.peer.user_id
-            if user_id is None:
+            if (
+                user_id is None
+                or conn.peer.admitted_at >= as_of
+                or user_id not in access.generations
+            ):
                 continue
             role = access.roles.get(user_id)
             if access.generations.get(user_id, 0) != conn.peer.token_generation:
@@ -358,7 +383,7 @@ class Room:
     def _apply_client_update(self, write: _Write) -> bool | None:
         """True: applied; False: changed nothing; None: rejected (the peer is closed)."""
         try:
-            return apply_update(self.doc, write.update)
+            return self._integrate(write.update)
         except ValueError as exc:
             logger.info("rejected an update to %s: %s", self.document_id, exc)
         except BaseException as exc:  # pycrdt/yrs panics raise PanicException (BaseException)
@@ -384,8 +409,14 @@ class Room:
         for row in rows:
             self._apply_committed(row)
 
+    def _integrate(self, update: bytes) -> bool:
+        store, pending = apply_update(self.doc, update)
+        if pending:
+            self._pending_updates.append(update)
+        return store
+
     def _apply_committed(self, row: StoredUpdate) -> None:
-        apply_update(self.doc, row.update)
+        self._integrate(row.update)
         self.head = row.seq
         self._deliver(row.seq, row.update, sender=None, publish=False)
 
@@ -415,7 +446,8 @@ class Room:
             self._queue.put_nowait(_Remote(head, None))
 
     async def _snapshot(self) -> None:
-        seq, state = self.head, self.doc.get_update()
+        seq = self.head
+        state, self._pending_updates = snapshot_state(self.doc, self._pending_updates)
         await self.store.save_snapshot(self.document_id, seq, state)
         self.snapshot_seq = seq
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -178,10 +179,11 @@ class RoomRegistry:
         if self.access is not None:
             users = {room.document_id: room.user_ids for room in rooms if room.connections}
             if users:
+                as_of = time.monotonic()
                 access = await self.access(users_by_document=users)
                 for room in rooms:
                     if room.document_id in access:
-                        room.apply_access(access[room.document_id])
+                        room.apply_access(access[room.document_id], as_of=as_of)
         if self.fanout is not None:
             for room in rooms:
                 # Only rooms still loaded: one unloaded while the queries above ran has left

@@ -33,15 +33,30 @@ class PrivateRedis:
         assert binary, "redis-server is needed (Debian package redis-server)"
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.command = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                        "--appendonly", "no", "--dir", str(directory)]
+        self.command = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ]
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,
-                             check=False).stdout.strip() != b"PONG":
+        while (
+            subprocess.run(
+                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
+            ).stdout.strip()
+            != b"PONG"
+        ):
             assert time.monotonic() < deadline, "private redis did not start"
             time.sleep(0.05)
 
@@ -52,8 +67,10 @@ class PrivateRedis:
 
     def pause(self, seconds: float) -> subprocess.Popen[bytes]:
         """DEBUG SLEEP: the server stops answering for ``seconds`` (returns at once)."""
-        return subprocess.Popen(["redis-cli", "-p", str(self.port), "DEBUG", "SLEEP",
-                                 str(seconds)], stdout=subprocess.DEVNULL)
+        return subprocess.Popen(
+            ["redis-cli", "-p", str(self.port), "DEBUG", "SLEEP", str(seconds)],
+            stdout=subprocess.DEVNULL,
+        )
 
 
 @pytest.fixture
@@ -82,33 +99,52 @@ class PrivatePostgres:
         self.url = f"postgres://postgres@127.0.0.1:{self.port}/tandem"
 
     def _pg_ctl(self, *args: str) -> None:
-        subprocess.run([*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.data), *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     def init(self, env: dict[str, str]) -> None:
         initdb = [str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust"]
-        subprocess.run([*self.as_user, *initdb, "--no-sync"], check=True, capture_output=True,
-                       timeout=120)
+        subprocess.run(
+            [*self.as_user, *initdb, "--no-sync"], check=True, capture_output=True, timeout=120
+        )
         self.start()
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute("CREATE DATABASE tandem")
-        subprocess.run([str(ROOT / ".venv/bin/python"), "manage.py", "migrate", "--noinput"],
-                       cwd=ROOT, env={**env, "DATABASE_URL": self.url}, check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [str(ROOT / ".venv/bin/python"), "manage.py", "migrate", "--noinput"],
+            cwd=ROOT,
+            env={**env, "DATABASE_URL": self.url},
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
     def start(self) -> None:
-        self._pg_ctl("start", "-w", "-l", str(self.log), "-o",
-                     f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off")
+        self._pg_ctl(
+            "start",
+            "-w",
+            "-l",
+            str(self.log),
+            "-o",
+            f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off",
+        )
 
     def stop_immediate(self) -> None:
         self._pg_ctl("stop", "-m", "immediate", "-w")
 
     def connections(self) -> int:
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as conn:
-            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = 'tandem'"
-                               ).fetchone()
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = 'tandem'"
+            ).fetchone()
             return int(row[0]) if row else 0
 
 
@@ -121,8 +157,20 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         cluster.init(server_env())
         yield cluster
     finally:
-        subprocess.run([*cluster.as_user, str(PG_BIN / "pg_ctl"), "-D", str(cluster.data),
-                        "stop", "-m", "immediate"], capture_output=True, check=False, timeout=60)
+        subprocess.run(
+            [
+                *cluster.as_user,
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(cluster.data),
+                "stop",
+                "-m",
+                "immediate",
+            ],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
         shutil.rmtree(cluster.directory, ignore_errors=True)
 
 

@@ -153,8 +153,10 @@ async def test_limits_refuse_at_the_documented_bounds_and_memory_stays_bounded(
     assert after - before < 64 * 1024, (before, after)
     figures.trials, figures.inputs = 1, attempts + harness.size(5, 50) + 7
     figures.rss_before_kb, figures.rss_after_kb = before, after
-    figures.note = (f"{attempts} frames of 70 kB (limit 64 KiB) -> 1009; floods -> 4429; "
-                    "6th connection of a user -> 4429")
+    figures.note = (
+        f"{attempts} frames of 70 kB (limit 64 KiB) -> 1009; floods -> 4429; "
+        "6th connection of a user -> 4429"
+    )
     harness.record(figures)
 
 
@@ -166,8 +168,9 @@ async def test_a_stalled_reader_keeps_memory_bounded_others_unaffected(scene: Sc
     stalled_socket = socket.socket()
     stalled_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled_socket.connect(("127.0.0.1", scene.server.port))
-    stalled = await websockets.connect(scene.url(scene.editor), sock=stalled_socket,
-                                       max_queue=1, compression=None, max_size=None)
+    stalled = await websockets.connect(
+        scene.url(scene.editor), sock=stalled_socket, max_queue=1, compression=None, max_size=None
+    )
     await stalled.send(protocol.sync_step1(b"\x00"))
     open_before = harness.metric(scene.server, "tandem_connections_open")
     writer = await scene.client(scene.owner)
@@ -194,8 +197,10 @@ async def test_a_stalled_reader_keeps_memory_bounded_others_unaffected(scene: Sc
     figures.acked = count  # all reached the watcher
     figures.converge_seconds = delivered
     figures.rss_before_kb, figures.rss_after_kb = before, after
-    figures.note = (f"{count} updates of 30 kB to the others in {delivered:.1f} s; queue bound "
-                    f"256 KiB; stalled socket freed within 5 s: {freed}")
+    figures.note = (
+        f"{count} updates of 30 kB to the others in {delivered:.1f} s; queue bound "
+        f"256 KiB; stalled socket freed within 5 s: {freed}"
+    )
     harness.record(figures)
 
 

@@ -75,10 +75,13 @@ def edit(client: FuzzClient, rnd: random.Random) -> None:
     word = "".join(rnd.choice("abcxyz ") for _ in range(rnd.randint(1, 5)))
     if action == "block" or count == 0:
         with client.doc.transaction():
-            block = blocks.insert(rnd.randint(0, count), XmlElement(
-                rnd.choice(["paragraph", "heading"]),
-                {"level": str(rnd.randint(1, 3))} if rnd.random() < 0.5 else None,
-            ))
+            block = blocks.insert(
+                rnd.randint(0, count),
+                XmlElement(
+                    rnd.choice(["paragraph", "heading"]),
+                    {"level": str(rnd.randint(1, 3))} if rnd.random() < 0.5 else None,
+                ),
+            )
             block.children.append(XmlText(word))
         return
     block = blocks[rnd.randrange(count)]
@@ -96,8 +99,11 @@ def edit(client: FuzzClient, rnd: random.Random) -> None:
         del text[start : min(length, start + rnd.randint(1, 4))]
     elif action == "format" and length:
         start = rnd.randrange(length)
-        text.format(start, min(length, start + rnd.randint(1, 4)),
-                    {rnd.choice(["bold", "italic"]): rnd.choice([True, None])})
+        text.format(
+            start,
+            min(length, start + rnd.randint(1, 4)),
+            {rnd.choice(["bold", "italic"]): rnd.choice([True, None])},
+        )
 
 
 async def run_seed(seed: int, urls: list[str], clients: int, steps: int) -> dict[str, int]:
@@ -157,7 +163,8 @@ async def run_seed(seed: int, urls: list[str], clients: int, steps: int) -> dict
                 raise AssertionError(
                     f"seed {seed} did not converge: {len(differing)} states; state of each "
                     f"client (the last {len(urls)} are fresh, one per replica): {holders}\n"
-                    + "\n".join(differing))
+                    + "\n".join(differing)
+                )
             await asyncio.sleep(0.05)
         return counts
     finally:
@@ -192,8 +199,9 @@ async def test_random_edits_across_two_replicas_converge_with_the_database(
         if harness.CHAOS:  # visible even if the process dies (make chaos runs with -s)
             print(f"  seed {seed}", flush=True)
         document_id, token = await sync_to_async(_document)()
-        urls = [f"{s.ws_url}/ws/documents/{document_id}?token={token}"
-                for s in (scene.server, second)]
+        urls = [
+            f"{s.ws_url}/ws/documents/{document_id}?token={token}" for s in (scene.server, second)
+        ]
         started = time.monotonic()
         try:
             counts = await run_seed(seed, urls, clients, steps)

@@ -112,8 +112,13 @@ async def test_kill_9_at_random_moments_loses_no_acknowledged_update(
             victim.kill()
 
         seconds, sent, acked, lost, typists = await typing_trial(
-            servers, document_id, tokens, seconds=1.5, fault_at=random.uniform(0.1, 1.4),
-            fault=kill, stored=lambda d=document_id: sync_to_async(_stored_labels)(d),
+            servers,
+            document_id,
+            tokens,
+            seconds=1.5,
+            fault_at=random.uniform(0.1, 1.4),
+            fault=kill,
+            stored=lambda d=document_id: sync_to_async(_stored_labels)(d),
         )
         assert sum(t.reconnects for t in typists) >= 1
         await _close(typists)
@@ -142,8 +147,13 @@ async def test_sigterm_drain_while_typing_loses_nothing(
             assert await asyncio.to_thread(victim.stop) in (0, -15)
 
         seconds, sent, acked, lost, typists = await typing_trial(
-            servers, document_id, tokens, seconds=1.5, fault_at=random.uniform(0.2, 1.2),
-            fault=drain, stored=lambda d=document_id: sync_to_async(_stored_labels)(d),
+            servers,
+            document_id,
+            tokens,
+            seconds=1.5,
+            fault_at=random.uniform(0.2, 1.2),
+            fault=drain,
+            stored=lambda d=document_id: sync_to_async(_stored_labels)(d),
         )
         await _close(typists)
         await asyncio.to_thread(victim.start)
@@ -181,8 +191,12 @@ async def test_redis_killed_or_paused_while_typing_loses_nothing(
                     private_redis.pause(5)
 
             seconds, sent, acked, lost, typists = await typing_trial(
-                [one, two], document_id, tokens, seconds=2 if fault == "restart" else 6,
-                fault_at=random.uniform(0.2, 0.8), fault=inject,
+                [one, two],
+                document_id,
+                tokens,
+                seconds=2 if fault == "restart" else 6,
+                fault_at=random.uniform(0.2, 0.8),
+                fault=inject,
                 stored=lambda d=document_id: sync_to_async(_stored_labels)(d),
             )
             await _close(typists)
@@ -200,9 +214,13 @@ async def test_redis_killed_or_paused_while_typing_loses_nothing(
 
 def _rest(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
     request = urllib.request.Request(  # noqa: S310
-        f"{base}{path}", method=method, data=json.dumps(body).encode() if body else None,
-        headers={"Content-Type": "application/json",
-                 **({"Authorization": f"Bearer {token}"} if token else {})},
+        f"{base}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body else None,
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         return json.loads(response.read() or b"null")
@@ -219,8 +237,13 @@ def _setup_over_rest(base: str) -> tuple[str, list[str]]:
             ]
         )
     document = _rest(base, "POST", "/api/documents/", {"title": "chaos"}, tokens[0])
-    _rest(base, "POST", f"/api/documents/{document['id']}/members/",
-          {"username": "pg-editor", "role": "editor"}, tokens[0])
+    _rest(
+        base,
+        "POST",
+        f"/api/documents/{document['id']}/members/",
+        {"username": "pg-editor", "role": "editor"},
+        tokens[0],
+    )
     return str(document["id"]), tokens
 
 
@@ -238,8 +261,9 @@ async def test_postgres_stopped_and_restarted_acknowledges_nothing_and_loses_not
         document_id, tokens = await asyncio.to_thread(_setup_over_rest, one.http_url)
 
         def stored_sync() -> set[str]:
-            body = _rest(one.http_url, "GET", f"/api/documents/{document_id}/content/",
-                         token=tokens[0])
+            body = _rest(
+                one.http_url, "GET", f"/api/documents/{document_id}/content/", token=tokens[0]
+            )
             return set(body["text"].split("\n")) - {""}
 
         for trial in range(harness.size(1, 3)):

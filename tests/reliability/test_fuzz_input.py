@@ -51,23 +51,41 @@ def awareness_frame(entries: list[tuple[int, int, bytes]]) -> bytes:
 numbers = st.one_of(st.integers(0, 300), st.integers(0, 2**64), st.just(2**53), st.just(2**53 - 1))
 overflow = st.integers(9, 14).map(lambda n: b"\xff" * n + b"\x01")
 json_states = st.one_of(
-    st.sampled_from([b"", b"null", b"NaN", b"Infinity", b"-Infinity", b"{x}", b"[1,", b"{}",
-                     b'{"user":{"name":"\\ud800"}}', b"\xff\xfe", b"1e999",
-                     b'"' + b"a" * 70000 + b'"']),
+    st.sampled_from(
+        [
+            b"",
+            b"null",
+            b"NaN",
+            b"Infinity",
+            b"-Infinity",
+            b"{x}",
+            b"[1,",
+            b"{}",
+            b'{"user":{"name":"\\ud800"}}',
+            b"\xff\xfe",
+            b"1e999",
+            b'"' + b"a" * 70000 + b'"',
+        ]
+    ),
     st.binary(max_size=40),
-    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-                 lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=4),
-                                                                            kids, max_size=3),
-                 max_leaves=8).map(lambda v: json.dumps(v).encode()),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda kids: (
+            st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=4), kids, max_size=3)
+        ),
+        max_leaves=8,
+    ).map(lambda v: json.dumps(v).encode()),
 )
 frames = st.one_of(
     st.binary(max_size=64),
     overflow,
     st.tuples(numbers, st.binary(max_size=32)).map(lambda t: varint(t[0]) + t[1]),
     st.tuples(st.integers(0, 4), st.binary(max_size=48)).map(
-        lambda t: b"\x00" + varint(t[0]) + _var_bytes(t[1])),
+        lambda t: b"\x00" + varint(t[0]) + _var_bytes(t[1])
+    ),
     st.tuples(st.integers(0, 2), st.binary(max_size=48), st.integers(-3, 3)).map(
-        lambda t: (b"\x00" + varint(t[0]) + _var_bytes(t[1]))[: max(1, len(t[1]) + t[2])]),
+        lambda t: (b"\x00" + varint(t[0]) + _var_bytes(t[1]))[: max(1, len(t[1]) + t[2])]
+    ),
     st.lists(st.tuples(numbers, numbers, json_states), max_size=3).map(awareness_frame),
     st.tuples(st.integers(0, 5), numbers).map(lambda t: b"\x64" + varint(t[0]) + varint(t[1])),
     st.binary(max_size=40).map(lambda b: protocol.sync_update(b"\x01\x01" + b)),
@@ -80,8 +98,9 @@ def test_parse_fuzz_at_volume() -> None:
     examples = harness.size(3000, 50_000)
     count = 0
 
-    @settings(max_examples=examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     @given(frame=frames)
     def check(frame: bytes) -> None:
         nonlocal count
@@ -125,13 +144,6 @@ async def _send_one(server: TandemProcess, url: str, frame: bytes) -> int | None
 
 
 @pytest.fixture
-def server_overrides() -> dict[str, str]:
-    # The periodic access check can close a connection that joins while it queries (open
-    # bug in docs/reliability.md); these tests are about message handling, so it stays away.
-    return {"LOG_CHECK_SECONDS": "600"}
-
-
-@pytest.fixture
 def scene_sync(server: TandemProcess) -> Iterator[tuple[Scene, TandemProcess, Any]]:
     """The scene of tests/collab for a synchronous (hypothesis) test, with its own loop."""
     loop = asyncio.new_event_loop()
@@ -152,8 +164,9 @@ def test_random_frames_against_a_real_server(scene_sync: Any) -> None:
     before = watcher.text()
     url = scene.url(scene.editor)
 
-    @settings(max_examples=examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     @given(frame=frames)
     def check(frame: bytes) -> None:
         code = loop.run_until_complete(_send_one(server, url, frame))
@@ -176,9 +189,13 @@ async def test_nothing_undecodable_reaches_real_yjs_clients(scene: Scene) -> Non
     """Frames a y-websocket client could not decode are refused (4400), never relayed: a
     real WebsocketProvider listening throughout raises no error and still gets live edits."""
     marker = "still-live"
-    env = {**os.environ, "WS_URL": f"{scene.server.ws_url}/ws/documents",
-           "DOC_ID": str(scene.document.id), "TOKEN": scene.url(scene.viewer).split("token=")[1],
-           "MARKER": marker}
+    env = {
+        **os.environ,
+        "WS_URL": f"{scene.server.ws_url}/ws/documents",
+        "DOC_ID": str(scene.document.id),
+        "TOKEN": scene.url(scene.viewer).split("token=")[1],
+        "MARKER": marker,
+    }
     node = await asyncio.create_subprocess_exec(
         "node", "receive.mjs", cwd=NODE_DIR, env=env, stdout=subprocess.PIPE
     )

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from pycrdt import Doc, Text
 
 from backend.collab import protocol
+from backend.collab.models import DocumentSnapshot
 from backend.collab.services import document_state
 from backend.documents.models import Document
 from tests.collab.conftest import Scene
+
+
+@pytest.fixture
+def server_overrides() -> dict[str, str]:
+    return {"SNAPSHOT_EVERY": "2"}  # snapshots land between the updates below
 
 
 def _two_updates() -> tuple[bytes, bytes]:
@@ -41,3 +48,33 @@ async def test_an_update_arriving_before_its_dependency_is_stored(
     assert await db_call(stored) == "hello world"
     reader = await scene.client(scene.viewer)
     assert str(reader.doc.get("t", type=Text)) == "hello world"
+
+
+def _unrelated(text: str) -> bytes:
+    other: Doc[Any] = Doc()
+    other.get("t", type=Text).insert(0, text)
+    return other.get_update()
+
+
+async def test_a_snapshot_taken_while_an_update_is_pending_keeps_it(
+    scene: Scene, db_call: Any
+) -> None:
+    first, second = _two_updates()
+    writer = await scene.client(scene.owner, hello=0)
+    await writer.wait_for(lambda: writer.head is not None)
+    await writer.send_raw(protocol.sync_update(second))  # pending until "hello" arrives
+    await writer.send_raw(protocol.sync_update(_unrelated("A")))
+    await writer.send_raw(protocol.sync_update(_unrelated("B")))
+    await writer.wait_for(lambda: len(writer.acks) >= 4)
+    await writer.send_raw(protocol.sync_update(first))  # lands after the snapshot
+    await writer.wait_for(lambda: len(writer.acks) >= 5)
+
+    def stored() -> tuple[str, list[int]]:
+        document = Document.objects.get(pk=scene.document.pk)
+        doc, _ = document_state(document=document)
+        snapshots = DocumentSnapshot.objects.filter(document=document)
+        return str(doc.get("t", type=Text)), list(snapshots.values_list("seq", flat=True))
+
+    text, snapshots = await db_call(stored)
+    assert snapshots, "the room took no snapshot; the test proves nothing"
+    assert "hello world" in text

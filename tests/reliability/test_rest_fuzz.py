@@ -27,8 +27,9 @@ def test_rest_api_fuzzed_from_its_openapi_schema(server: TandemProcess) -> None:
     examples = harness.size(12, 60)
     statuses: dict[int, int] = {}
     # logout-all revokes the fuzzer's own token: every later case would be a 401.
-    operations = [op for op in (r.ok() for r in schema.get_all_operations())
-                  if "logout-all" not in op.path]
+    operations = [
+        op for op in (r.ok() for r in schema.get_all_operations()) if "logout-all" not in op.path
+    ]
     for operation in operations:
         _fuzz(operation, scene, headers, rnd, examples, statuses)
     figures.trials = len(operations)
@@ -37,10 +38,21 @@ def test_rest_api_fuzzed_from_its_openapi_schema(server: TandemProcess) -> None:
     harness.record(figures)
 
 
-def _fuzz(operation: Any, scene: Scene, headers: dict[str, str], rnd: random.Random,
-          examples: int, statuses: dict[int, int]) -> None:
-    @settings(max_examples=examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck), derandomize=True)
+def _fuzz(
+    operation: Any,
+    scene: Scene,
+    headers: dict[str, str],
+    rnd: random.Random,
+    examples: int,
+    statuses: dict[int, int],
+) -> None:
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+    )
     @given(case=operation.as_strategy(), real=st.booleans())
     def check(case: Any, real: bool) -> None:
         # Half the cases aim at the real document (and a real member), so the fuzzer
@@ -57,9 +69,11 @@ def _fuzz(operation: Any, scene: Scene, headers: dict[str, str], rnd: random.Ran
         # cannot say that a password must be strong or a username free).
         response = case.call_and_validate(
             headers=headers,
-            checks=[schemathesis.checks.not_a_server_error,
-                    schemathesis.checks.response_schema_conformance,
-                    schemathesis.checks.content_type_conformance],
+            checks=[
+                schemathesis.checks.not_a_server_error,
+                schemathesis.checks.response_schema_conformance,
+                schemathesis.checks.content_type_conformance,
+            ],
         )
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         assert response.status_code < 500

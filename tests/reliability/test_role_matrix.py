@@ -68,7 +68,9 @@ def _rest_matrix(scene: Scene) -> dict[tuple[str, str], Any]:
                     f"/api/documents/{uuid.uuid4()}/{suffix}", body, format="json"
                 )
                 assert (response.status_code, response.json()) == (
-                    other.status_code, other.json()), name
+                    other.status_code,
+                    other.json(),
+                ), name
     return got
 
 
@@ -91,8 +93,11 @@ MESSAGES = {
 async def _ws_row(scene: Scene, role: str, observer: YClient) -> dict[str, str]:
     users = {"owner": scene.owner, "editor": scene.editor, "viewer": scene.viewer}
     if role in ("stranger", "anonymous"):
-        token = "" if role == "anonymous" else await sync_to_async(token_for)(
-            await sync_to_async(make_user)())
+        token = (
+            ""
+            if role == "anonymous"
+            else await sync_to_async(token_for)(await sync_to_async(make_user)())
+        )
         client = YClient(scene.url(token=token))
         scene.clients.append(client)
         await client.connect()
@@ -110,8 +115,9 @@ async def _ws_row(scene: Scene, role: str, observer: YClient) -> dict[str, str]:
     await client.send_raw(protocol.sync_step2(client.doc.get_update()))
     await asyncio.sleep(0.5)
     stored = label in observer.text()
-    row["sync update"] = row["sync step 2"] = "stored" if stored else (
-        f"refused: {client.denied[:1]}" if client.denied else "dropped")
+    row["sync update"] = row["sync step 2"] = (
+        "stored" if stored else (f"refused: {client.denied[:1]}" if client.denied else "dropped")
+    )
     client_id = 900 + ROLES.index(role)
     await client.set_awareness(client_id, 1, {"user": {"name": role}})
     await observer.wait_for(lambda: client_id in observer.awareness)
@@ -128,16 +134,24 @@ async def test_every_role_against_every_websocket_message_type(scene: Scene, db_
     observer = await scene.client(scene.owner)
     got = {role: await _ws_row(scene, role, observer) for role in ROLES}
     denied = "refused: ['read-only: you are a viewer of this document']"
-    writer = {"tandem hello": "head 0", "sync step 1": "answered", "sync step 2": "stored",
-              "sync update": "stored", "awareness": "relayed", "query awareness": "answered"}
+    writer = {
+        "tandem hello": "head 0",
+        "sync step 1": "answered",
+        "sync step 2": "stored",
+        "sync update": "stored",
+        "awareness": "relayed",
+        "query awareness": "answered",
+    }
     assert got["owner"] == writer
     assert got["editor"] == {**writer, "tandem hello": "head 1"}
-    assert got["viewer"] == {**writer, "tandem hello": "head 2", "sync step 2": denied,
-                             "sync update": denied}
+    assert got["viewer"] == {
+        **writer,
+        "tandem hello": "head 2",
+        "sync step 2": denied,
+        "sync update": denied,
+    }
     assert got["stranger"] == dict.fromkeys(MESSAGES, "closed 4404, 0 frames")
     assert got["anonymous"] == dict.fromkeys(MESSAGES, "closed 4401, 0 frames")
     head = await db_call(lambda: Document.objects.get(pk=scene.document.pk).head_seq)
     assert head == 2  # the owner's and the editor's edits; nothing from the viewer
     assert "viewer-edit" not in observer.text()
-
-

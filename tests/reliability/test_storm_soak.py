@@ -34,10 +34,16 @@ def server_overrides() -> dict[str, str]:
 
 def _db_connections(dbname: str) -> int:
     db = settings.DATABASES["default"]
-    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=int(db["PORT"] or 5432),
-                         user=db["USER"], dbname="postgres", autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
-                           [dbname]).fetchone()
+    with psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=int(db["PORT"] or 5432),
+        user=db["USER"],
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [dbname]
+        ).fetchone()
         return int(row[0]) if row else 0
 
 
@@ -95,8 +101,10 @@ async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path
     assert peak - baseline < 40, (baseline, peak)
     figures.trials, figures.sent, figures.acked = 1, expected, expected
     figures.converge_seconds = converged
-    figures.note = (f"{count} clients reconnected in {connected:.2f} s; database connections "
-                    f"{baseline} before, at most {peak} during")
+    figures.note = (
+        f"{count} clients reconnected in {connected:.2f} s; database connections "
+        f"{baseline} before, at most {peak} during"
+    )
     harness.record(figures)
 
 
@@ -142,10 +150,12 @@ async def test_soak_many_documents_return_to_baseline(scene: Scene) -> None:
             assert time.monotonic() < deadline, "rooms stay open"
             await asyncio.sleep(0.2)
         await asyncio.sleep(1)
-        return (harness.server_rss(scene.server),
-                harness.metric(scene.server, "tandem_rooms_open"),
-                await asyncio.to_thread(_redis_keys),
-                await asyncio.to_thread(_db_connections, dbname))
+        return (
+            harness.server_rss(scene.server),
+            harness.metric(scene.server, "tandem_rooms_open"),
+            await asyncio.to_thread(_redis_keys),
+            await asyncio.to_thread(_db_connections, dbname),
+        )
 
     warmup = await rounds(ids[:20])  # imports, caches and pools settle first
     before = await settled()
@@ -161,8 +171,9 @@ async def test_soak_many_documents_return_to_baseline(scene: Scene) -> None:
     figures.trials, figures.inputs, figures.sent, figures.acked = 1, documents, sent, sent
     figures.converge_seconds = elapsed
     figures.rss_before_kb, figures.rss_after_kb = before[0], after[0]
-    figures.note = (f"{documents} documents x {updates} updates in {elapsed:.0f} s; rooms "
-                    f"{before[1]:.0f}->{after[1]:.0f}, Redis keys {before[2]}->{after[2]}, "
-                    f"DB connections {before[3]}->{after[3]}")
+    figures.note = (
+        f"{documents} documents x {updates} updates in {elapsed:.0f} s; rooms "
+        f"{before[1]:.0f}->{after[1]:.0f}, Redis keys {before[2]}->{after[2]}, "
+        f"DB connections {before[3]}->{after[3]}"
+    )
     harness.record(figures)
-
