@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -63,6 +64,16 @@ class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     user_id: int | None = None
     disconnected = False
 
+    async def dispatch(self, message: dict[str, object]) -> None:
+        """Channels' dispatch without its per-message ``aclose_old_connections()``: that call
+        runs in the one database thread, so every incoming frame would queue behind the
+        database work of the whole process. The handlers that touch the ORM go through
+        ``in_db_thread``, which closes old connections itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         # Accept first: a close code sent before accepting reaches a browser as 1006.
         await self.accept()
@@ -97,8 +108,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.expiry = asyncio.get_running_loop().call_later(
             delay, self.peer.close, CloseCode.UNAUTHENTICATED
         )
-        runtime = self.runtime = await get_runtime()
         try:
+            runtime = self.runtime = await get_runtime()
             room = await runtime.registry.acquire(uuid.UUID(str(document.pk)))
         except TandemError as error:
             return close_code_for(error)

@@ -33,7 +33,8 @@ class Outbox:
         self._queued = 0
         self._wakeup = asyncio.Event()
         self._close_code: int | None = None
-        self._sending: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._sending = False
         self._closer: asyncio.Future[None] | None = None
 
     @property
@@ -62,12 +63,13 @@ class Outbox:
         self._close_code = code
         self._frames.clear()
         self._queued = 0
-        if self._sending is not None:
-            self._sending.cancel()
+        if self._sending and self._writer is not None:
+            self._writer.cancel()
             self._closer = asyncio.ensure_future(self._close(code))
         self._wakeup.set()
 
     async def run(self) -> None:
+        self._writer = asyncio.current_task()
         try:
             while self._close_code is None:
                 await self._wakeup.wait()
@@ -75,11 +77,11 @@ class Outbox:
                 while self._frames and self._close_code is None:
                     frame = self._frames.popleft()
                     self._queued -= len(frame)
-                    self._sending = asyncio.ensure_future(self._send(frame))
+                    self._sending = True
                     try:
-                        await self._sending
+                        await self._send(frame)
                     finally:
-                        self._sending = None
+                        self._sending = False
             if self._closer is None:
                 await self._close(self._close_code)
         except asyncio.CancelledError:

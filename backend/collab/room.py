@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pycrdt import Doc, get_state, merge_updates
+from pycrdt import Doc, merge_updates
 
-from backend.collab import metrics, protocol
+from backend.collab import metrics, protocol, update_reach
 from backend.collab.awareness import AwarenessStates
 from backend.collab.close_codes import CloseCode
 from backend.collab.store import UpdateStore
@@ -115,10 +115,15 @@ def apply_update(doc: Doc[Any], update: bytes) -> tuple[bool, bool]:
 
 
 def _pending(doc: Doc[Any], update: bytes) -> bool:
-    """Whether ``update`` carries items beyond the Doc's state vector (not integrated)."""
+    """Whether yrs holds part of ``update`` pending: its items or deletions reach beyond
+    the Doc's state vector, waiting for updates they build on."""
+    try:
+        ends = update_reach.reach(update)
+    except protocol.MalformedMessage:
+        logger.warning("could not read how far an update reaches; storing it to be safe")
+        return True
     have = _state_vector(doc.get_state())
-    carried = _state_vector(get_state(update))
-    return any(clock > have.get(client, 0) for client, clock in carried.items())
+    return any(end > have.get(client, 0) for client, end in ends.items())
 
 
 def _state_vector(encoded: bytes) -> dict[int, int]:

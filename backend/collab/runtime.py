@@ -42,8 +42,14 @@ async def get_runtime() -> Runtime:
     """The runtime of the running event loop, created on first use."""
     loop = asyncio.get_running_loop()
     if loop not in _runtimes:
-        _runtimes[loop] = loop.create_future()
-        _runtimes[loop].set_result(await _create())
+        future = _runtimes[loop] = loop.create_future()
+        try:
+            future.set_result(await _create())
+        except BaseException as exc:
+            del _runtimes[loop]  # the next connection tries again
+            future.set_exception(exc)
+            future.exception()  # retrieved: every waiter re-raises it
+            raise
     return await _runtimes[loop]
 
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from channels.db import database_sync_to_async
+from django.db import connection
 
 from backend.collab import update_log
 from backend.collab.db import in_db_thread
+from backend.collab.group_commit import CommitBatch, GroupCommit
 from backend.collab.update_log import LoadedLog, PendingWrite, StoredUpdate
 
 
@@ -46,11 +51,25 @@ class UpdateStore(ABC):
 
 
 class DjangoUpdateStore(UpdateStore):
+    """The log in Django's database. Appends of all rooms share transactions (group commit)
+    on a thread and connection of their own, so commits never queue behind reads."""
+
+    def __init__(self) -> None:
+        commit: CommitBatch
+        if connection.vendor == "sqlite":
+            commit = in_db_thread(update_log.append_batch)  # SQLite: one writer at a time
+        else:
+            thread = ThreadPoolExecutor(1, thread_name_prefix="tandem-commit")
+            commit = database_sync_to_async(
+                update_log.append_batch, thread_sensitive=False, executor=thread
+            )
+        self._appends = GroupCommit(commit)
+
     async def load(self, document_id: uuid.UUID) -> LoadedLog:
         return await in_db_thread(update_log.load)(document_id)
 
     async def append(self, document_id: uuid.UUID, writes: Sequence[PendingWrite]) -> int:
-        return await in_db_thread(update_log.append)(document_id, list(writes))
+        return await self._appends.append(document_id, list(writes))
 
     async def updates_after(
         self, document_id: uuid.UUID, seq: int, upto: int | None = None

@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
@@ -46,28 +45,57 @@ class LoadedLog:
 
 def append(document_id: uuid.UUID, writes: list[PendingWrite]) -> int:
     """Commit ``writes`` under the document row's lock; returns the head before them."""
+    (head,) = append_batch([(document_id, writes)])
+    if head is None:
+        raise DocumentNotFound
+    return head
+
+
+def append_batch(batch: list[tuple[uuid.UUID, list[PendingWrite]]]) -> list[int | None]:
+    """Commit the writes of several documents in one transaction (one disk flush).
+
+    Returns, per entry, the head before its writes, or None for a document that no longer
+    exists (its writes are dropped, the others commit). The document rows are locked in
+    key order, so batches of several processes cannot deadlock.
+    """
+    if not batch:
+        return []
     with transaction.atomic():
-        head = (
+        rows = (
             Document.objects.select_for_update()
-            .filter(pk=document_id)
-            .values_list("head_seq", flat=True)
-            .first()
+            .filter(pk__in={document_id for document_id, _ in batch})
+            .order_by("pk")
+            .values_list("pk", "head_seq")
         )
-        if head is None:
-            raise DocumentNotFound
-        DocumentUpdate.objects.bulk_create(
-            DocumentUpdate(
-                document_id=document_id,
-                seq=head + i,
-                update=write.update,
-                author_id=write.author_id,
+        heads = {pk: int(head) for pk, head in rows}
+        before: list[int | None] = []
+        updates: list[DocumentUpdate] = []
+        for document_id, writes in batch:
+            head = heads.get(document_id)
+            before.append(head)
+            if head is None:
+                continue
+            updates += (
+                DocumentUpdate(
+                    document_id=document_id, seq=head + i, update=w.update, author_id=w.author_id
+                )
+                for i, w in enumerate(writes, start=1)
             )
-            for i, write in enumerate(writes, start=1)
-        )
-        Document.objects.filter(pk=document_id).update(
-            head_seq=F("head_seq") + len(writes), updated_at=timezone.now()
-        )
-    return int(head)
+            heads[document_id] = head + len(writes)
+        DocumentUpdate.objects.bulk_create(updates)
+        moved = {document_id for document_id, _ in batch if document_id in heads}
+        _set_heads({document_id: heads[document_id] for document_id in moved})
+    return before
+
+
+def _set_heads(heads: dict[uuid.UUID, int]) -> None:
+    now = timezone.now()
+    if len(heads) == 1:
+        ((document_id, head),) = heads.items()
+        Document.objects.filter(pk=document_id).update(head_seq=head, updated_at=now)
+    elif heads:
+        documents = [Document(pk=d, head_seq=head, updated_at=now) for d, head in heads.items()]
+        Document.objects.bulk_update(documents, ["head_seq", "updated_at"])
 
 
 def heads(document_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:

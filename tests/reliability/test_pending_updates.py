@@ -50,6 +50,29 @@ async def test_an_update_arriving_before_its_dependency_is_stored(
     assert str(reader.doc.get("t", type=Text)) == "hello world"
 
 
+async def test_a_clients_later_update_arriving_before_its_earlier_one_is_stored(
+    scene: Scene, db_call: Any
+) -> None:
+    doc: Doc[Any] = Doc()
+    text = doc.get("t", type=Text)
+    text.insert(0, "hello")
+    first = doc.get_update()
+    before = doc.get_state()
+    text.insert(5, " world")
+    second = doc.get_update(before)  # the same client, clocks 5..10
+    writer = await scene.client(scene.owner, hello=0)
+    await writer.wait_for(lambda: writer.head is not None)
+    await writer.send_raw(protocol.sync_update(second))  # pending: clocks 0..4 are missing
+    await writer.send_raw(protocol.sync_update(first))
+    await writer.wait_for(lambda: len(writer.acks) >= 3)
+
+    def stored() -> str:
+        doc, _ = document_state(document=Document.objects.get(pk=scene.document.pk))
+        return str(doc.get("t", type=Text))
+
+    assert await db_call(stored) == "hello world"
+
+
 def _unrelated(text: str) -> bytes:
     other: Doc[Any] = Doc()
     other.get("t", type=Text).insert(0, text)
@@ -78,3 +101,27 @@ async def test_a_snapshot_taken_while_an_update_is_pending_keeps_it(
     text, snapshots = await db_call(stored)
     assert snapshots, "the room took no snapshot; the test proves nothing"
     assert "hello world" in text
+
+
+async def test_a_deletion_arriving_before_what_it_deletes_is_stored(
+    scene: Scene, db_call: Any
+) -> None:
+    first, _ = _two_updates()  # inserts "hello"
+    other: Doc[Any] = Doc()
+    other.apply_update(first)
+    before = other.get_state()
+    del other.get("t", type=Text)[0:2]
+    deletion = other.get_update(before)  # deletes "he": no items of its own
+    writer = await scene.client(scene.owner, hello=0)
+    await writer.wait_for(lambda: writer.head is not None)
+    await writer.send_raw(protocol.sync_update(deletion))  # pending: "hello" is not there
+    await writer.send_raw(protocol.sync_update(first))
+    await writer.wait_for(lambda: len(writer.acks) >= 3)
+
+    def stored() -> str:
+        doc, _ = document_state(document=Document.objects.get(pk=scene.document.pk))
+        return str(doc.get("t", type=Text))
+
+    assert await db_call(stored) == "llo"
+    reader = await scene.client(scene.viewer)
+    assert str(reader.doc.get("t", type=Text)) == "llo"

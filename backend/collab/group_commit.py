@@ -1,0 +1,86 @@
+"""Group commit across the rooms of one process: one transaction for what arrives together.
+
+Every room waits for its own writes to commit before it broadcasts them. Committing each
+room's writes in a transaction of its own costs one disk flush per room per batch, and the
+flushes queue behind each other; here the writes of every room that are waiting while a
+commit runs go into the next transaction together, so a busy process pays one flush for
+many rooms, and a quiet one commits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from backend.collab.update_log import PendingWrite
+from backend.documents.errors import DocumentNotFound
+
+Batch = list[tuple[uuid.UUID, list[PendingWrite]]]
+CommitBatch = Callable[[Batch], Awaitable[list[int | None]]]
+
+
+@dataclass(frozen=True)
+class _Request:
+    document_id: uuid.UUID
+    writes: list[PendingWrite]
+    done: asyncio.Future[int]
+
+
+class GroupCommit:
+    """Collects appends and commits them in batches of at most ``max_writes`` writes."""
+
+    def __init__(self, commit: CommitBatch, *, max_writes: int = 4096) -> None:
+        self._commit = commit
+        self._max_writes = max_writes
+        self._waiting: list[_Request] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    async def append(self, document_id: uuid.UUID, writes: list[PendingWrite]) -> int:
+        """Commit ``writes``; returns the head before them (see ``update_log.append``)."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Request(document_id, writes, done))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._run(), name="group commit")
+        return await done
+
+    async def _run(self) -> None:
+        while self._waiting:
+            batch = self._take()
+            try:
+                await self._commit_batch(batch)
+            except asyncio.CancelledError:
+                for request in batch + self._waiting:
+                    request.done.cancel()
+                self._waiting = []
+                raise
+
+    async def _commit_batch(self, batch: list[_Request]) -> None:
+        try:
+            heads = await self._commit([(r.document_id, r.writes) for r in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                # One room's bad write must not fail the others: commit them one by one.
+                for request in batch:
+                    await self._commit_batch([request])
+                return
+            if not batch[0].done.done():
+                batch[0].done.set_exception(exc)  # the room closes its sockets with 1013
+            return
+        for request, head in zip(batch, heads, strict=True):
+            if request.done.done():
+                continue  # its room stopped waiting (shutdown); the writes are stored
+            if head is None:
+                request.done.set_exception(DocumentNotFound())
+            else:
+                request.done.set_result(head)
+
+    def _take(self) -> list[_Request]:
+        taken, count = 0, 0
+        for request in self._waiting:
+            if taken and count + len(request.writes) > self._max_writes:
+                break
+            taken, count = taken + 1, count + len(request.writes)
+        batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
+        return batch
