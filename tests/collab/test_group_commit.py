@@ -1,0 +1,107 @@
+"""Group commit against the real database: appends of several rooms that wait together share
+one transaction, and one room's failure does not fail the others."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+from pycrdt import Doc, Text
+
+from backend.collab import update_log
+from backend.collab.group_commit import Batch, GroupCommit
+from backend.collab.models import DocumentUpdate
+from backend.collab.update_log import PendingWrite
+from backend.documents.errors import DocumentNotFound
+from backend.documents.models import Document
+from tests.factories import make_document, make_user
+
+
+@pytest.fixture(autouse=True)
+async def database(transactional_db: None) -> AsyncIterator[None]:
+    yield
+    # The ORM calls ran in asgiref's thread: close its connection there.
+    await sync_to_async(connections.close_all)()
+
+
+class CountedCommit:
+    """``update_log.append_batch`` in a database thread, recording each batch's size."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+        self._commit = sync_to_async(update_log.append_batch)
+
+    async def __call__(self, batch: Batch) -> list[int | None]:
+        self.batches.append(len(batch))
+        return await self._commit(batch)
+
+
+def _write(text: str, author_id: int | None = None) -> list[PendingWrite]:
+    doc: Doc[Any] = Doc()
+    doc.get("t", type=Text).insert(0, text)
+    return [PendingWrite(doc.get_update(), author_id)]
+
+
+def _documents(count: int) -> list[uuid.UUID]:
+    owner = make_user()
+    return [make_document(owner=owner).id for _ in range(count)]
+
+
+def _stored(document_ids: list[uuid.UUID]) -> list[tuple[int, int]]:
+    """(head_seq, rows in the log) per document."""
+    return [
+        (
+            Document.objects.get(pk=d).head_seq,
+            DocumentUpdate.objects.filter(document_id=d).count(),
+        )
+        for d in document_ids
+    ]
+
+
+async def test_appends_waiting_together_share_one_transaction() -> None:
+    commit = CountedCommit()
+    group = GroupCommit(commit)
+    documents = await sync_to_async(_documents)(5)
+    heads = await asyncio.gather(
+        *(group.append(d, _write(f"{d} {n}")) for n in range(2) for d in documents)
+    )
+    assert sorted(heads) == [0] * 5 + [1] * 5
+    assert sum(commit.batches) == 10
+    assert len(commit.batches) < 10, f"no batching: {commit.batches}"
+    assert await sync_to_async(_stored)(documents) == [(2, 2)] * 5
+
+
+async def test_a_deleted_document_fails_alone() -> None:
+    group = GroupCommit(CountedCommit())
+    documents = await sync_to_async(_documents)(3)
+    await sync_to_async(Document.objects.filter(pk=documents[1]).delete)()
+    results = await asyncio.gather(
+        *(group.append(d, _write("x")) for d in documents), return_exceptions=True
+    )
+    assert (results[0], results[2]) == (0, 0)
+    assert isinstance(results[1], DocumentNotFound)
+    assert await sync_to_async(_stored)([documents[0], documents[2]]) == [(1, 1)] * 2
+
+
+async def test_a_write_the_database_refuses_fails_alone() -> None:
+    commit = CountedCommit()
+    group = GroupCommit(commit)
+    documents = await sync_to_async(_documents)(3)
+    no_such_author = 2**31 - 1  # the foreign key refuses it when the transaction commits
+    results = await asyncio.gather(
+        group.append(documents[0], _write("a")),
+        group.append(documents[1], _write("b", author_id=no_such_author)),
+        group.append(documents[2], _write("c")),
+        return_exceptions=True,
+    )
+    assert (results[0], results[2]) == (0, 0)
+    assert isinstance(results[1], Exception)
+    assert not isinstance(results[1], DocumentNotFound)
+    assert commit.batches[0] == 3, "the three appends were not batched; the test proves nothing"
+    stored = await sync_to_async(_stored)(documents)
+    assert stored == [(1, 1), (0, 0), (1, 1)]
