@@ -1,0 +1,70 @@
+"""uvicorn's WebSocket protocol, plus one rule: a client that accepts no bytes for
+``WS_STALL_SECONDS`` while the server has bytes for it is cut off.
+
+Every way uvicorn ends a connection (the app's ``websocket.close``, its keepalive timeout)
+calls ``transport.close()``, which waits for the write buffer to drain; a client that stopped
+reading never drains it, so its socket, its seat in the room and its presence would linger
+until the client read again or its host went away. The ASGI app cannot reach the transport,
+so the rule lives here. The transport pauses writing as soon as the kernel leaves any bytes
+unsent (write buffer high-water mark 0: the kernel's socket buffer is buffer enough, and the
+app's own queue holds the rest under its bound); while paused, the write buffer is checked
+every ``WS_STALL_SECONDS``, and if nothing of it was sent since the last look, the
+connection is aborted. A slow client that keeps reading (a big document over a slow link)
+keeps making progress and is left alone. uvicorn then reports the disconnect to the app as
+for any lost connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import cast
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+logger = logging.getLogger(__name__)
+
+
+class StallAbortingProtocol(WebSocketsSansIOProtocol):
+    stall_seconds = float(os.environ.get("WS_STALL_SECONDS", "30"))
+    _stall_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        cast(asyncio.WriteTransport, transport).set_write_buffer_limits(high=0)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._stall_timer is None:
+            self._watch(self.transport.get_write_buffer_size())
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._cancel_stall_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_stall_timer()
+        super().connection_lost(exc)
+
+    def _watch(self, unsent: int) -> None:
+        self._stall_timer = self.loop.call_later(self.stall_seconds, self._check, unsent)
+
+    def _check(self, unsent_before: int) -> None:
+        unsent = self.transport.get_write_buffer_size()
+        if 0 < unsent < unsent_before:
+            self._watch(unsent)  # it is reading, slowly
+            return
+        self._stall_timer = None
+        if unsent == 0:
+            return
+        logger.warning(
+            "cutting off a WebSocket client that read nothing for %.0f s (WS_STALL_SECONDS)",
+            self.stall_seconds,
+        )
+        self.transport.abort()
+
+    def _cancel_stall_timer(self) -> None:
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
