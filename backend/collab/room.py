@@ -18,13 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pycrdt import Doc, merge_updates
+from pycrdt import Doc
 
-from backend.collab import metrics, protocol, update_reach
+from backend.collab import metrics, protocol
 from backend.collab.awareness import AwarenessStates
 from backend.collab.close_codes import CloseCode
+from backend.collab.integration import doc_from_log, integrate, snapshot_state
 from backend.collab.store import UpdateStore
-from backend.collab.update_log import LoadedLog, PendingWrite, StoredUpdate
+from backend.collab.update_log import PendingWrite, StoredUpdate
 from backend.documents.errors import DocumentNotFound
 from backend.documents.models import Role
 from backend.documents.permissions import AccessSnapshot
@@ -93,63 +94,6 @@ class _Remote:
 _Op = _Write | _Call | _Remote
 
 
-def apply_update(doc: Doc[Any], update: bytes) -> tuple[bool, bool]:
-    """Apply ``update``; returns (store, pending). Store it when it changed the Doc or
-    builds on updates the Doc has not seen yet: yrs keeps such items pending until they
-    arrive, and the log must hold them when they do. Raises ValueError on bad bytes."""
-    if update == protocol.EMPTY_UPDATE:
-        return False, False
-    changed = False
-
-    def mark(_event: object) -> None:
-        nonlocal changed
-        changed = True
-
-    subscription = doc.observe(mark)
-    try:
-        doc.apply_update(update)
-    finally:
-        doc.unobserve(subscription)
-    pending = _pending(doc, update)
-    return changed or pending, pending
-
-
-def _pending(doc: Doc[Any], update: bytes) -> bool:
-    """Whether yrs holds part of ``update`` pending: its items or deletions reach beyond
-    the Doc's state vector, waiting for updates they build on."""
-    try:
-        ends = update_reach.reach(update)
-    except protocol.MalformedMessage:
-        logger.warning("could not read how far an update reaches; storing it to be safe")
-        return True
-    have = _state_vector(doc.get_state())
-    return any(end > have.get(client, 0) for client, end in ends.items())
-
-
-def _state_vector(encoded: bytes) -> dict[int, int]:
-    reader = protocol.Reader(encoded)
-    return {reader.var_uint(): reader.var_uint() for _ in range(reader.var_uint())}
-
-
-def doc_from_log(log: LoadedLog) -> Doc[Any]:
-    doc: Doc[Any] = Doc()
-    if log.snapshot:
-        doc.apply_update(log.snapshot)
-    for row in log.updates:
-        doc.apply_update(row.update)
-    return doc
-
-
-def snapshot_state(doc: Doc[Any], pending: list[bytes]) -> tuple[bytes, list[bytes]]:
-    """The Doc's full state with the items it still holds pending, and those updates.
-
-    ``Doc.get_update`` leaves pending items out: a snapshot without them would lose them
-    on reload, as the updates holding them lie before the snapshot."""
-    still = [update for update in pending if _pending(doc, update)]
-    state = doc.get_update()
-    return (merge_updates(state, *still) if still else state), still
-
-
 class Room:
     def __init__(
         self,
@@ -179,12 +123,8 @@ class Room:
 
     async def load(self) -> None:
         log = await self.store.load(self.document_id)
-        self.doc = doc_from_log(log)
+        self.doc, self._pending_updates = doc_from_log(log)
         self.head, self.snapshot_seq = log.head, log.snapshot_seq
-        loaded = [log.snapshot] if log.snapshot else []
-        _, self._pending_updates = snapshot_state(
-            self.doc, loaded + [row.update for row in log.updates]
-        )
         self._worker = asyncio.create_task(self._work(), name=f"room {self.document_id}")
 
     async def flush(self) -> None:
@@ -415,9 +355,7 @@ class Room:
             self._apply_committed(row)
 
     def _integrate(self, update: bytes) -> bool:
-        store, pending = apply_update(self.doc, update)
-        if pending:
-            self._pending_updates.append(update)
+        store, self._pending_updates = integrate(self.doc, update, self._pending_updates)
         return store
 
     def _apply_committed(self, row: StoredUpdate) -> None:

@@ -18,7 +18,7 @@ from pycrdt import Doc
 
 from backend.collab import content, update_log
 from backend.collab.fanout import group_name, update_message
-from backend.collab.room import doc_from_log
+from backend.collab.integration import doc_from_log
 from backend.collab.update_log import PendingWrite
 from backend.documents.errors import InvalidRequest
 from backend.documents.models import Document
@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 def document_state(*, document: Document, upto: int | None = None) -> tuple[Doc[Any], int]:
     """The document as of update ``upto`` (default: the latest), and that sequence number."""
     log = update_log.load(document.pk, upto)
-    return doc_from_log(log), log.head
+    doc, _ = doc_from_log(log)
+    return doc, log.head
 
 
 def document_set_text(*, document: Document, text: str, author: User) -> int:

@@ -7,14 +7,13 @@ from typing import Any
 import pytest
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
+from backend.collab.integration import state_vector
 from backend.collab.protocol import MalformedMessage
 from backend.collab.update_reach import reach
 
 
 def _state(doc: Doc[Any]) -> dict[int, int]:
-    from backend.collab.room import _state_vector
-
-    return _state_vector(doc.get_state())
+    return state_vector(doc.get_state())
 
 
 def _rich_doc() -> Doc[Any]:

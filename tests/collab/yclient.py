@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,11 @@ from pycrdt import Doc, XmlElement, XmlFragment, XmlText, handle_sync_message
 from websockets.asyncio.client import ClientConnection
 
 from backend.collab import protocol
+from backend.collab.integration import integrate
 from backend.collab.protocol import AwarenessEntry, Reader
+
+# Updates each client Doc still holds pending (see YClient._integrate).
+_PENDING: weakref.WeakKeyDictionary[Doc[Any], list[bytes]] = weakref.WeakKeyDictionary()
 
 
 class YClient:
@@ -160,9 +165,13 @@ class YClient:
         reader = Reader(frame)
         kind = reader.var_uint()
         if kind == protocol.MessageType.SYNC:
-            reply = self._apply_remote(lambda: handle_sync_message(frame[1:], self.doc))
-            if isinstance(reply, bytes):  # the answer to the server's step 1
-                await self._send_quietly(reply)
+            message = protocol.parse(frame, max_awareness_state=10**9)
+            if isinstance(message, protocol.SyncUpdate):
+                self._apply_remote(lambda: self._integrate(message.update))
+            else:
+                reply = self._apply_remote(lambda: handle_sync_message(frame[1:], self.doc))
+                if isinstance(reply, bytes):  # the answer to the server's step 1
+                    await self._send_quietly(reply)
             if frame[1] == 1:
                 self.synced.set()
         elif kind == protocol.MessageType.AWARENESS:
@@ -184,9 +193,15 @@ class YClient:
             elif subtype == protocol.TandemType.UPDATE:
                 update = reader.var_bytes()
                 self.seqs.append(seq)
-                self._apply_remote(lambda: self.doc.apply_update(update))
+                self._apply_remote(lambda: self._integrate(update))
             elif subtype == protocol.TandemType.HEAD:
                 self.head = seq
+
+    def _integrate(self, update: bytes) -> None:
+        """Apply a remote update with the server's workaround for yrs losing track of
+        pending updates (``backend.collab.integration``); what stays pending is kept with
+        the Doc, so a client reconnecting with the same Doc keeps it too."""
+        _, _PENDING[self.doc] = integrate(self.doc, update, _PENDING.get(self.doc, []))
 
     def _apply_remote(self, apply: Callable[[], object]) -> object:
         # Remote changes must not be echoed back as local updates.

@@ -22,11 +22,13 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
-from pycrdt import XmlElement, XmlText
+from pycrdt import Doc, XmlElement, XmlText
 
 from backend.collab import content, protocol
+from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.collab.protocol import Reader
 from backend.collab.services import document_state
+from backend.collab.update_reach import reach
 from backend.documents.models import Document
 from tests.collab.conftest import Scene
 from tests.collab.test_replicas import FAST
@@ -158,8 +160,8 @@ async def run_seed(seed: int, urls: list[str], clients: int, steps: int) -> dict
         view = snapshot if harness.CHAOS else (lambda doc: str(content.body(doc)))
         while len({repr(view(c.doc)) for c in fleet}) != 1:
             if time.monotonic() > deadline:
-                differing = sorted({repr(view(c.doc)) for c in fleet})
-                holders = [differing.index(repr(view(c.doc))) for c in fleet]
+                differing = sorted({repr(snapshot(c.doc)) for c in fleet})
+                holders = [differing.index(repr(snapshot(c.doc))) for c in fleet]
                 raise AssertionError(
                     f"seed {seed} did not converge: {len(differing)} states; state of each "
                     f"client (the last {len(urls)} are fresh, one per replica): {holders}\n"
@@ -183,6 +185,40 @@ def _stored(document_id: str) -> tuple[str, list[tuple[int, int]]]:
     doc, _ = document_state(document=Document.objects.get(pk=document_id))
     connections.close_all()
     return snapshot(doc)
+
+
+def _diagnose(document_id: str) -> str:
+    """What the whole log (no snapshot) holds, and which rows yrs cannot integrate."""
+    rows = DocumentUpdate.objects.filter(document_id=document_id).order_by("seq")
+    log = [(seq, bytes(update)) for seq, update in rows.values_list("seq", "update")]
+    connections.close_all()
+    doc: Doc[Any] = Doc()
+    for _, update in log:
+        doc.apply_update(update)
+    have = state_vector(doc)
+    stuck = [
+        seq
+        for seq, update in log
+        if any(end > have.get(client, 0) for client, end in reach(update).items())
+    ]
+    lines = [
+        f"database log: {len(log)} rows; replayed from row 1: {str(content.body(doc))!r}, "
+        f"state vector {sorted(have.items())}; rows yrs holds pending: {stuck[:50]}"
+    ]
+    snapshots = DocumentSnapshot.objects.filter(document_id=document_id).order_by("seq")
+    for seq, state in snapshots.values_list("seq", "state"):
+        at: Doc[Any] = Doc()
+        at.apply_update(bytes(state))
+        replay: Doc[Any] = Doc()
+        for row_seq, update in log:
+            if row_seq <= seq:
+                replay.apply_update(update)
+        same = snapshot(at) == snapshot(replay)
+        lines.append(f"snapshot at {seq}: equals the log replayed to {seq}: {same}")
+        if not same:
+            lines.append(f"  snapshot {snapshot(at)!r}\n  log      {snapshot(replay)!r}")
+    connections.close_all()
+    return "\n".join(lines)
 
 
 async def test_random_edits_across_two_replicas_converge_with_the_database(
@@ -215,6 +251,7 @@ async def test_random_edits_across_two_replicas_converge_with_the_database(
             assert stored == snapshot(probe.doc), f"seed {seed}: database differs"
         except BaseException:
             print(f"convergence fuzz failed: replay with CHAOS_SEED={seed}")
+            print(await sync_to_async(_diagnose)(document_id))
             raise
         slowest = max(slowest, time.monotonic() - started)
         figures.trials += 1
