@@ -154,9 +154,9 @@ async def run_seed(seed: int, urls: list[str], clients: int, steps: int) -> dict
             await asyncio.wait_for(fresh.synced.wait(), 10)
             fleet.append(fresh)
         deadline = time.monotonic() + 30
-        # Content must converge everywhere. State vectors of the clients that made the edits
-        # are compared under make chaos only: see "Open bugs" in docs/reliability.md (a
-        # client can hold clock ranges the servers never stored while content is equal).
+        # Content must converge everywhere; make chaos also compares state vectors. See
+        # "Open bug" in docs/reliability.md: at the large size a replica's live room can
+        # still differ from the (complete) log.
         view = snapshot if harness.CHAOS else (lambda doc: str(content.body(doc)))
         while len({repr(view(c.doc)) for c in fleet}) != 1:
             if time.monotonic() > deadline:
