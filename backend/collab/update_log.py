@@ -10,7 +10,8 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Field, Model
 from django.utils import timezone
 
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
@@ -61,31 +62,61 @@ def append_batch(batch: list[tuple[uuid.UUID, list[PendingWrite]]]) -> list[int 
     if not batch:
         return []
     with transaction.atomic():
-        rows = (
+        locked = (
             Document.objects.select_for_update()
             .filter(pk__in={document_id for document_id, _ in batch})
             .order_by("pk")
             .values_list("pk", "head_seq")
         )
-        heads = {pk: int(head) for pk, head in rows}
+        heads = {pk: int(head) for pk, head in locked}
         before: list[int | None] = []
-        updates: list[DocumentUpdate] = []
+        rows: list[_Row] = []
         for document_id, writes in batch:
             head = heads.get(document_id)
             before.append(head)
             if head is None:
                 continue
-            updates += (
-                DocumentUpdate(
-                    document_id=document_id, seq=head + i, update=w.update, author_id=w.author_id
-                )
+            rows += (
+                (document_id, head + i, w.update, w.author_id)
                 for i, w in enumerate(writes, start=1)
             )
             heads[document_id] = head + len(writes)
-        DocumentUpdate.objects.bulk_create(updates)
+        _insert(rows)
         moved = {document_id for document_id, _ in batch if document_id in heads}
         _set_heads({document_id: heads[document_id] for document_id in moved})
     return before
+
+
+_Row = tuple[uuid.UUID, int, bytes, "int | None"]  # document, seq, update, author
+
+
+def _column(model: type[Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)  # a concrete column, not a relation's reverse side
+    return connection.ops.quote_name(str(field.column))
+
+
+def _insert(rows: list[_Row]) -> None:
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        DocumentUpdate.objects.bulk_create(
+            DocumentUpdate(document_id=d, seq=seq, update=u, author_id=a) for d, seq, u, a in rows
+        )
+        return
+    # One INSERT ... SELECT FROM unnest(arrays): bulk_create builds a model instance and
+    # compiles a row per update in Python, holding the GIL the event loop needs.
+    fields = ("document", "seq", "update", "author", "created_at")
+    columns = ", ".join(_column(DocumentUpdate, name) for name in fields)
+    table = connection.ops.quote_name(DocumentUpdate._meta.db_table)
+    sql = (  # identifiers from the model, every value a parameter
+        f"INSERT INTO {table} ({columns})"  # noqa: S608
+        " SELECT d, s, u, a, %s"
+        " FROM unnest(%s::uuid[], %s::bigint[], %s::bytea[], %s::bigint[]) AS r(d, s, u, a)"
+    )
+    documents, seqs, updates, authors = (list(column) for column in zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [timezone.now(), documents, seqs, updates, authors])
 
 
 def _set_heads(heads: dict[uuid.UUID, int]) -> None:
@@ -93,6 +124,20 @@ def _set_heads(heads: dict[uuid.UUID, int]) -> None:
     if len(heads) == 1:
         ((document_id, head),) = heads.items()
         Document.objects.filter(pk=document_id).update(head_seq=head, updated_at=now)
+    elif heads and connection.vendor == "postgresql":
+        # One UPDATE ... FROM (VALUES ...): the ORM's bulk_update (a CASE per row) cost a
+        # quarter of the commit thread's time at 100 busy documents, holding the GIL.
+        rows = ", ".join(["(%s::uuid, %s::bigint)"] * len(heads))
+        table = connection.ops.quote_name(Document._meta.db_table)
+        sql = (  # identifiers from the model, every value a parameter
+            f"UPDATE {table} AS d"  # noqa: S608
+            f" SET {_column(Document, 'head_seq')} = v.head,"
+            f" {_column(Document, 'updated_at')} = %s"
+            f" FROM (VALUES {rows}) AS v(id, head)"
+            f" WHERE d.{_column(Document, 'id')} = v.id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [now, *(p for item in heads.items() for p in item)])
     elif heads:
         documents = [Document(pk=d, head_seq=head, updated_at=now) for d, head in heads.items()]
         Document.objects.bulk_update(documents, ["head_seq", "updated_at"])
