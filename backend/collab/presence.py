@@ -14,9 +14,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -54,18 +52,27 @@ class LocalPresence:
 
 
 class RedisPresence(LocalPresence):
+    """Joins and leaves are queued and written by one flusher task, one pipeline per round:
+    when thousands of sockets open or drop at once (a replica dies, a storm of
+    reconnects), Redis sees a few pipelines instead of one call per socket, and the
+    client's connection pool is never exhausted."""
+
     def __init__(self, replica: str, *, url: str, prefix: str, ttl: float, heartbeat: float):
         super().__init__(replica)
         self.url, self.prefix, self.ttl, self.heartbeat = url, prefix, ttl, heartbeat
         self.client = aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._task: asyncio.Task[None] | None = None
+        self._adds: dict[str, uuid.UUID] = {}  # member -> document, not yet written
+        self._removals: list[tuple[uuid.UUID, str]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def key(self, document_id: uuid.UUID) -> str:
         return presence_key(self.prefix, document_id)
 
     def join(self, document_id: uuid.UUID, connection: str, username: str) -> str:
         member = super().join(document_id, connection, username)
-        self._spawn(self._write({member: document_id}))
+        self._adds[member] = document_id
+        self._flush_soon()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._beat(), name="presence heartbeat")
         return member
@@ -73,21 +80,34 @@ class RedisPresence(LocalPresence):
     def leave(self, connection: str) -> tuple[uuid.UUID, str] | None:
         left = super().leave(connection)
         if left is not None:
-            self._spawn(self._remove(*left))
+            self._adds.pop(left[1], None)
+            self._removals.append(left)  # a heartbeat may have written it meanwhile
+            self._flush_soon()
         return left
 
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-        for document_id, member in list(self.members.values()):
-            await self._remove(document_id, member)
+        if self._flusher is not None:
+            await asyncio.wait({self._flusher})
+        self._removals += list(self.members.values())
+        self._adds.clear()
         self.members.clear()
+        await self._flush()
         await self.client.aclose()
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coroutine)
-        _pending.add(task)
-        task.add_done_callback(_pending.discard)
+    def _flush_soon(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="presence flush")
+
+    async def _flush(self) -> None:
+        while self._adds or self._removals:
+            adds, self._adds = self._adds, {}
+            removals, self._removals = self._removals, []
+            if adds:
+                await self._write(adds)
+            if removals:
+                await self._remove(removals)
 
     async def _beat(self) -> None:
         while self.members:
@@ -107,14 +127,14 @@ class RedisPresence(LocalPresence):
         except redis.RedisError:
             logger.warning("presence heartbeat failed; retrying", exc_info=True)
 
-    async def _remove(self, document_id: uuid.UUID, member: str) -> None:
+    async def _remove(self, removals: list[tuple[uuid.UUID, str]]) -> None:
         try:
-            await self.client.zrem(self.key(document_id), member)
+            async with self.client.pipeline(transaction=False) as pipe:
+                for document_id, member in removals:
+                    pipe.zrem(self.key(document_id), member)
+                await pipe.execute()
         except redis.RedisError:
-            logger.warning("presence removal failed; the entry expires", exc_info=True)
-
-
-_pending: set[asyncio.Future[None]] = set()
+            logger.warning("presence removal failed; the entries expire", exc_info=True)
 
 
 def presence_key(prefix: str, document_id: uuid.UUID) -> str:
