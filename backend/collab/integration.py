@@ -70,24 +70,33 @@ def _retry(doc: Doc[Any], pending: list[bytes]) -> list[bytes]:
         before = doc.get_state()
         for update in pending:
             doc.apply_update(update)
-        still = [update for update in pending if is_pending(doc, update)]
+        still = still_pending(doc, pending)
         if len(still) == len(pending) and doc.get_state() == before:
             break
         pending = still
     for update in tried:
         doc.apply_update(update)
-    return [update for update in tried if is_pending(doc, update)]
+    return still_pending(doc, tried)
 
 
 def is_pending(doc: Doc[Any], update: bytes) -> bool:
     """Whether yrs holds part of ``update`` pending: its items or deletions reach beyond
     the Doc's state vector, waiting for updates they build on."""
+    return bool(still_pending(doc, [update]))
+
+
+def still_pending(doc: Doc[Any], updates: list[bytes]) -> list[bytes]:
+    """Those of ``updates`` that yrs holds pending in part (the state vector read once)."""
+    have = state_vector(doc.get_state())
+    return [update for update in updates if _reaches_past(have, update)]
+
+
+def _reaches_past(have: dict[int, int], update: bytes) -> bool:
     try:
         ends = update_reach.reach(update)
     except protocol.MalformedMessage:
         logger.warning("could not read how far an update reaches; storing it to be safe")
         return True
-    have = state_vector(doc.get_state())
     return any(end > have.get(client, 0) for client, end in ends.items())
 
 
@@ -110,6 +119,6 @@ def snapshot_state(doc: Doc[Any], pending: list[bytes]) -> tuple[bytes, list[byt
 
     ``Doc.get_update`` leaves pending items out: a snapshot without them would lose them
     on reload, as the updates holding them lie before the snapshot."""
-    still = [update for update in pending if is_pending(doc, update)]
+    still = still_pending(doc, pending)
     state = doc.get_update()
     return (merge_updates(state, *still) if still else state), still

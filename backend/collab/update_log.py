@@ -82,8 +82,7 @@ def append_batch(batch: list[tuple[uuid.UUID, list[PendingWrite]]]) -> list[int 
             )
             heads[document_id] = head + len(writes)
         _insert(rows)
-        moved = {document_id for document_id, _ in batch if document_id in heads}
-        _set_heads({document_id: heads[document_id] for document_id in moved})
+        _set_heads(heads)  # every locked document is one of the batch's
     return before
 
 

@@ -24,9 +24,8 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from pycrdt import Doc, XmlElement, XmlText
 
-from backend.collab import content, protocol
+from backend.collab import content, integration, protocol
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
-from backend.collab.protocol import Reader
 from backend.collab.services import document_state
 from backend.collab.update_reach import reach
 from backend.documents.models import Document
@@ -62,8 +61,7 @@ class FuzzClient(YClient):
 
 
 def state_vector(doc: Any) -> dict[int, int]:
-    reader = Reader(doc.get_state())
-    return {reader.var_uint(): reader.var_uint() for _ in range(reader.var_uint())}
+    return integration.state_vector(doc.get_state())
 
 
 def snapshot(doc: Any) -> tuple[str, list[tuple[int, int]]]:

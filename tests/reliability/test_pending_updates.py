@@ -31,21 +31,27 @@ def _two_updates() -> tuple[bytes, bytes]:
     return a.get_update(), b.get_update(before)
 
 
+async def _send_in_order(scene: Scene, *updates: bytes) -> None:
+    """Send ``updates`` in this order from one client and wait until all are acknowledged
+    (its own sync step 2 counts as one)."""
+    writer = await scene.client(scene.owner, hello=0)
+    await writer.wait_for(lambda: writer.head is not None)
+    for update in updates:
+        await writer.send_raw(protocol.sync_update(update))
+    await writer.wait_for(lambda: len(writer.acks) >= len(updates) + 1)
+
+
+def _stored_text(scene: Scene) -> str:
+    doc, _ = document_state(document=Document.objects.get(pk=scene.document.pk))
+    return str(doc.get("t", type=Text))
+
+
 async def test_an_update_arriving_before_its_dependency_is_stored(
     scene: Scene, db_call: Any
 ) -> None:
     first, second = _two_updates()
-    writer = await scene.client(scene.owner, hello=0)
-    await writer.wait_for(lambda: writer.head is not None)
-    await writer.send_raw(protocol.sync_update(second))  # pending: "hello" is not there yet
-    await writer.send_raw(protocol.sync_update(first))
-    await writer.wait_for(lambda: len(writer.acks) >= 3)  # its sync step 2 and both updates
-
-    def stored() -> str:
-        doc, _ = document_state(document=Document.objects.get(pk=scene.document.pk))
-        return str(doc.get("t", type=Text))
-
-    assert await db_call(stored) == "hello world"
+    await _send_in_order(scene, second, first)  # second is pending: "hello" is not there yet
+    assert await db_call(_stored_text, scene) == "hello world"
     reader = await scene.client(scene.viewer)
     assert str(reader.doc.get("t", type=Text)) == "hello world"
 
@@ -60,17 +66,8 @@ async def test_a_clients_later_update_arriving_before_its_earlier_one_is_stored(
     before = doc.get_state()
     text.insert(5, " world")
     second = doc.get_update(before)  # the same client, clocks 5..10
-    writer = await scene.client(scene.owner, hello=0)
-    await writer.wait_for(lambda: writer.head is not None)
-    await writer.send_raw(protocol.sync_update(second))  # pending: clocks 0..4 are missing
-    await writer.send_raw(protocol.sync_update(first))
-    await writer.wait_for(lambda: len(writer.acks) >= 3)
-
-    def stored() -> str:
-        doc, _ = document_state(document=Document.objects.get(pk=scene.document.pk))
-        return str(doc.get("t", type=Text))
-
-    assert await db_call(stored) == "hello world"
+    await _send_in_order(scene, second, first)  # second is pending: clocks 0..4 are missing
+    assert await db_call(_stored_text, scene) == "hello world"
 
 
 def _unrelated(text: str) -> bytes:
@@ -112,16 +109,7 @@ async def test_a_deletion_arriving_before_what_it_deletes_is_stored(
     before = other.get_state()
     del other.get("t", type=Text)[0:2]
     deletion = other.get_update(before)  # deletes "he": no items of its own
-    writer = await scene.client(scene.owner, hello=0)
-    await writer.wait_for(lambda: writer.head is not None)
-    await writer.send_raw(protocol.sync_update(deletion))  # pending: "hello" is not there
-    await writer.send_raw(protocol.sync_update(first))
-    await writer.wait_for(lambda: len(writer.acks) >= 3)
-
-    def stored() -> str:
-        doc, _ = document_state(document=Document.objects.get(pk=scene.document.pk))
-        return str(doc.get("t", type=Text))
-
-    assert await db_call(stored) == "llo"
+    await _send_in_order(scene, deletion, first)  # the deletion is pending: no "hello" yet
+    assert await db_call(_stored_text, scene) == "llo"
     reader = await scene.client(scene.viewer)
     assert str(reader.doc.get("t", type=Text)) == "llo"
