@@ -1,103 +1,81 @@
-"""Applying updates to the authoritative pycrdt Doc without losing what yrs holds pending.
+"""Applying updates to the authoritative pycrdt Doc, keeping what cannot be integrated yet.
 
-yrs integrates an update's items only once everything they build on is present; until then
-it keeps them *pending*, silently: no event, no change to the state vector, nothing in
-``get_update``. Three rules follow, each found by a test that lost data without it
-(docs/reliability.md, fixed bugs 4, 7, 8 and 10):
+An update can build on updates the Doc has not seen: a client reconnecting through another
+replica, a sync step 2 that crossed a broadcast. Yjs holds such structs *pending* until the
+gap is filled. yrs (pycrdt 0.14.13) does too, but loses some of them, and once the gap is
+filled it integrates them a second time, over the same clocks, after which ``get_update``
+encodes a state that every decoder reads with text missing (docs/reliability.md, fixed bugs
+10 and 11). So the Doc only ever receives what it can integrate at once
+(``update_split``); the rest waits here, as updates, and is offered again whenever the
+Doc's state vector grows. Rules that follow, each found by a test that lost data without it:
 
-- an update yrs holds pending in part is stored like any change (``apply_update``);
-- a snapshot carries the updates still pending (``snapshot_state``);
-- pending updates are applied again whenever the Doc gains items (``integrate``): yrs
-  (pycrdt 0.14.13) loses track of pending updates when several wait at once. Replaying
-  one fuzz run's 140 logged updates in 300 random orders left items out in 238 orders with
-  pycrdt and in none with Yjs; applying the still-pending updates again fixed all 238.
+- an update that waits in part is stored like any change (``apply_update``): the log must
+  hold it when the gap is filled;
+- a snapshot carries the updates still waiting (``snapshot_state``).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from pycrdt import Doc, merge_updates
 
-from backend.collab import protocol, update_reach
+from backend.collab import protocol, update_split
 
 if TYPE_CHECKING:
     from backend.collab.update_log import LoadedLog
 
-logger = logging.getLogger(__name__)
 
-
-def apply_update(doc: Doc[Any], update: bytes) -> tuple[bool, bool]:
-    """Apply ``update``; returns (store, pending). Store it when it changed the Doc or
-    builds on updates the Doc has not seen yet: yrs keeps such items pending until they
-    arrive, and the log must hold them when they do. Raises ValueError on bad bytes."""
+def apply_update(doc: Doc[Any], update: bytes) -> tuple[bool, bytes | None]:
+    """Apply what the Doc can integrate of ``update`` now; returns (store, waiting). Store
+    it when it changed the Doc or part of it waits (``waiting``: that part). Raises
+    ValueError on bad bytes."""
     if update == protocol.EMPTY_UPDATE:
-        return False, False
+        return False, None
+    parts = update_split.split(update, state_vector(doc.get_state()))
     changed = False
 
     def mark(_event: object) -> None:
         nonlocal changed
         changed = True
 
-    subscription = doc.observe(mark)
-    try:
-        doc.apply_update(update)
-    finally:
-        doc.unobserve(subscription)
-    pending = is_pending(doc, update)
-    return changed or pending, pending
+    if parts.ready is not None:
+        subscription = doc.observe(mark)
+        try:
+            doc.apply_update(parts.ready)
+        finally:
+            doc.unobserve(subscription)
+    return changed or parts.waiting is not None, parts.waiting
 
 
-def integrate(doc: Doc[Any], update: bytes, pending: list[bytes]) -> tuple[bool, list[bytes]]:
-    """Apply ``update`` (see ``apply_update``) to a Doc whose still-pending updates are
-    ``pending``; returns whether to store it and the updates pending afterwards."""
+def integrate(doc: Doc[Any], update: bytes, waiting: list[bytes]) -> tuple[bool, list[bytes]]:
+    """Apply ``update`` (see ``apply_update``) to a Doc whose waiting parts of earlier
+    updates are ``waiting``; returns whether to store it and what waits afterwards."""
+    if not waiting:  # the update's own rest cannot build on its ready part: split saw it
+        store, rest = apply_update(doc, update)
+        return store, [] if rest is None else [rest]
     before = doc.get_state()
-    store, waits = apply_update(doc, update)
-    if waits:
-        pending = [*pending, update]
-    if pending and doc.get_state() != before:
-        pending = _retry(doc, pending)
-    return store, pending
+    store, rest = apply_update(doc, update)
+    if rest is not None:
+        waiting = [*waiting, rest]
+    if doc.get_state() != before:
+        waiting = _retry(doc, waiting)
+    return store, waiting
 
 
-def _retry(doc: Doc[Any], pending: list[bytes]) -> list[bytes]:
-    """Apply ``pending`` again until a round integrates nothing more, then once more all of
-    them: an update applied before the items it deletes arrived later in the same round
-    reads as integrated (its reach is within the state vector) but has not deleted them."""
-    tried = pending
-    while pending:
+def _retry(doc: Doc[Any], waiting: list[bytes]) -> list[bytes]:
+    """Offer the waiting parts again until a round integrates nothing more."""
+    while waiting:
         before = doc.get_state()
-        for update in pending:
-            doc.apply_update(update)
-        still = still_pending(doc, pending)
-        if len(still) == len(pending) and doc.get_state() == before:
+        still = []
+        for update in waiting:
+            _, rest = apply_update(doc, update)
+            if rest is not None:
+                still.append(rest)
+        waiting = still
+        if doc.get_state() == before:
             break
-        pending = still
-    for update in tried:
-        doc.apply_update(update)
-    return still_pending(doc, tried)
-
-
-def is_pending(doc: Doc[Any], update: bytes) -> bool:
-    """Whether yrs holds part of ``update`` pending: its items or deletions reach beyond
-    the Doc's state vector, waiting for updates they build on."""
-    return bool(still_pending(doc, [update]))
-
-
-def still_pending(doc: Doc[Any], updates: list[bytes]) -> list[bytes]:
-    """Those of ``updates`` that yrs holds pending in part (the state vector read once)."""
-    have = state_vector(doc.get_state())
-    return [update for update in updates if _reaches_past(have, update)]
-
-
-def _reaches_past(have: dict[int, int], update: bytes) -> bool:
-    try:
-        ends = update_reach.reach(update)
-    except protocol.MalformedMessage:
-        logger.warning("could not read how far an update reaches; storing it to be safe")
-        return True
-    return any(end > have.get(client, 0) for client, end in ends.items())
+    return waiting
 
 
 def state_vector(encoded: bytes) -> dict[int, int]:
@@ -106,19 +84,16 @@ def state_vector(encoded: bytes) -> dict[int, int]:
 
 
 def doc_from_log(log: LoadedLog) -> tuple[Doc[Any], list[bytes]]:
-    """The Doc the log describes, and the logged updates it still holds pending."""
+    """The Doc the log describes, and the parts of logged updates that still wait."""
     doc: Doc[Any] = Doc()
-    pending: list[bytes] = []
+    waiting: list[bytes] = []
     for update in ([log.snapshot] if log.snapshot else []) + [r.update for r in log.updates]:
-        _, pending = integrate(doc, update, pending)
-    return doc, pending
+        _, waiting = integrate(doc, update, waiting)
+    return doc, waiting
 
 
-def snapshot_state(doc: Doc[Any], pending: list[bytes]) -> tuple[bytes, list[bytes]]:
-    """The Doc's full state with the items it still holds pending, and those updates.
-
-    ``Doc.get_update`` leaves pending items out: a snapshot without them would lose them
-    on reload, as the updates holding them lie before the snapshot."""
-    still = still_pending(doc, pending)
+def snapshot_state(doc: Doc[Any], waiting: list[bytes]) -> bytes:
+    """The Doc's full state with the parts of updates that still wait: they were logged
+    before the snapshot, and a reload reads only what follows it."""
     state = doc.get_update()
-    return (merge_updates(state, *still) if still else state), still
+    return merge_updates(state, *waiting) if waiting else state

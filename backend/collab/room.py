@@ -117,13 +117,13 @@ class Room:
         self.dead = False
         self._queue: asyncio.Queue[_Op] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        self._pending_updates: list[bytes] = []  # stored, but yrs holds some items pending
+        self._waiting: list[bytes] = []  # parts of stored updates the Doc cannot integrate yet
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def load(self) -> None:
         log = await self.store.load(self.document_id)
-        self.doc, self._pending_updates = doc_from_log(log)
+        self.doc, self._waiting = doc_from_log(log)
         self.head, self.snapshot_seq = log.head, log.snapshot_seq
         self._worker = asyncio.create_task(self._work(), name=f"room {self.document_id}")
 
@@ -355,7 +355,7 @@ class Room:
             self._apply_committed(row)
 
     def _integrate(self, update: bytes) -> bool:
-        store, self._pending_updates = integrate(self.doc, update, self._pending_updates)
+        store, self._waiting = integrate(self.doc, update, self._waiting)
         return store
 
     def _apply_committed(self, row: StoredUpdate) -> None:
@@ -390,7 +390,7 @@ class Room:
 
     async def _snapshot(self) -> None:
         seq = self.head
-        state, self._pending_updates = snapshot_state(self.doc, self._pending_updates)
+        state = snapshot_state(self.doc, self._waiting)
         await self.store.save_snapshot(self.document_id, seq, state)
         self.snapshot_seq = seq
 

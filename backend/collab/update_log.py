@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Field, Model
 from django.utils import timezone
 
+from backend.collab import update_split
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.documents.errors import DocumentNotFound
 from backend.documents.models import Document
@@ -163,8 +164,20 @@ def load(document_id: uuid.UUID, upto: int | None = None) -> LoadedLog:
     snapshots = DocumentSnapshot.objects.filter(document_id=document_id)
     if upto is not None:
         snapshots = snapshots.filter(seq__lte=upto)
-    snapshot = snapshots.order_by("-seq").values_list("seq", "state").first()
-    snapshot_seq, state = (int(snapshot[0]), bytes(snapshot[1])) if snapshot else (0, None)
+    snapshot_seq, state = 0, None
+    for seq, stored in (
+        snapshots.order_by("-seq").values_list("seq", "state").iterator(chunk_size=2)
+    ):
+        if not update_split.damaged(bytes(stored)):
+            snapshot_seq, state = int(seq), bytes(stored)
+            break
+        logger.warning(
+            "ignoring the snapshot of document %s at %s: it was written before Tandem "
+            "worked around a yrs encoding bug (docs/reliability.md, fixed bug 11); "
+            "loading from the log rows before it instead",
+            document_id,
+            seq,
+        )
     return LoadedLog(
         snapshot=state,
         snapshot_seq=snapshot_seq,

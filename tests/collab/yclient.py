@@ -22,8 +22,8 @@ from backend.collab import protocol
 from backend.collab.integration import integrate
 from backend.collab.protocol import AwarenessEntry, Reader
 
-# Updates each client Doc still holds pending (see YClient._integrate).
-_PENDING: weakref.WeakKeyDictionary[Doc[Any], list[bytes]] = weakref.WeakKeyDictionary()
+# Parts of updates each client Doc cannot integrate yet (see YClient._integrate).
+_WAITING: weakref.WeakKeyDictionary[Doc[Any], list[bytes]] = weakref.WeakKeyDictionary()
 
 
 class YClient:
@@ -198,10 +198,10 @@ class YClient:
                 self.head = seq
 
     def _integrate(self, update: bytes) -> None:
-        """Apply a remote update with the server's workaround for yrs losing track of
-        pending updates (``backend.collab.integration``); what stays pending is kept with
-        the Doc, so a client reconnecting with the same Doc keeps it too."""
-        _, _PENDING[self.doc] = integrate(self.doc, update, _PENDING.get(self.doc, []))
+        """Apply a remote update as the server does (``backend.collab.integration``): what
+        cannot be integrated yet waits beside the Doc, so a client reconnecting with the
+        same Doc keeps it too."""
+        _, _WAITING[self.doc] = integrate(self.doc, update, _WAITING.get(self.doc, []))
 
     def _apply_remote(self, apply: Callable[[], object]) -> object:
         # Remote changes must not be echoed back as local updates.

@@ -27,7 +27,7 @@ from pycrdt import Doc, XmlElement, XmlText
 from backend.collab import content, integration, protocol
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.collab.services import document_state
-from backend.collab.update_reach import reach
+from backend.collab.update_log import LoadedLog, StoredUpdate
 from backend.documents.models import Document
 from tests.collab.conftest import Scene
 from tests.collab.test_replicas import FAST
@@ -109,8 +109,8 @@ def edit(client: FuzzClient, rnd: random.Random) -> None:
 async def run_seed(
     seed: int, urls: list[str], clients: int, steps: int
 ) -> tuple[dict[str, int], list[tuple[str, list[tuple[int, int]]]]]:
-    """Runs one seed until the editing clients converge; returns what happened and each
-    editing client's (content, state vector)."""
+    """Runs one seed until every client converges; returns what happened and each client's
+    (content, state vector), a fresh client on each replica included."""
     rnd = random.Random(seed)
     counts = {"edits": 0, "drops": 0, "reconnects": 0, "duplicates": 0, "delays": 0}
     fleet: list[FuzzClient] = []
@@ -149,19 +149,13 @@ async def run_seed(
             if not online[i]:
                 fleet[i] = FuzzClient(rnd.choice(urls), doc=fleet[i].doc)
                 await fleet[i].connect()
-        # make chaos adds a fresh client on each replica (what each live room holds) and
-        # compares state vectors too. The suite leaves the live rooms out: they can still
-        # differ from the complete log ("Open bug" in docs/reliability.md, about one run
-        # of the small size in eight, before and after the fixes of 2026-11-30); what it
-        # checks is that the database shows what every client shows.
-        for url in urls if harness.CHAOS else []:
+        for url in urls:  # what each replica's live room holds
             fresh = FuzzClient(url)
             await fresh.connect()
             await asyncio.wait_for(fresh.synced.wait(), 10)
             fleet.append(fresh)
         deadline = time.monotonic() + 30
-        view = snapshot if harness.CHAOS else (lambda doc: str(content.body(doc)))
-        while len({repr(view(c.doc)) for c in fleet}) != 1:
+        while len({repr(snapshot(c.doc)) for c in fleet}) != 1:
             if time.monotonic() > deadline:
                 differing = sorted({repr(snapshot(c.doc)) for c in fleet})
                 holders = [differing.index(repr(snapshot(c.doc))) for c in fleet]
@@ -171,7 +165,7 @@ async def run_seed(
                     f"{holders}\n" + "\n".join(differing)
                 )
             await asyncio.sleep(0.05)
-        return counts, [snapshot(c.doc) for c in fleet[:clients]]
+        return counts, [snapshot(c.doc) for c in fleet]
     finally:
         for client in fleet:
             await client.close()
@@ -190,32 +184,24 @@ def _stored(document_id: str) -> tuple[str, list[tuple[int, int]]]:
     return snapshot(doc)
 
 
+def _replayed(updates: list[bytes]) -> tuple[Doc[Any], list[bytes]]:
+    rows = [StoredUpdate(seq, update) for seq, update in enumerate(updates, start=1)]
+    return integration.doc_from_log(LoadedLog(snapshot=None, snapshot_seq=0, updates=rows))
+
+
 def _diagnose(document_id: str) -> str:
-    """What the whole log (no snapshot) holds, and which rows yrs cannot integrate."""
+    """What the whole log (no snapshot) holds, and what of it cannot be integrated."""
     rows = DocumentUpdate.objects.filter(document_id=document_id).order_by("seq")
     log = [(seq, bytes(update)) for seq, update in rows.values_list("seq", "update")]
-    connections.close_all()
-    doc: Doc[Any] = Doc()
-    for _, update in log:
-        doc.apply_update(update)
-    have = state_vector(doc)
-    stuck = [
-        seq
-        for seq, update in log
-        if any(end > have.get(client, 0) for client, end in reach(update).items())
-    ]
+    doc, waiting = _replayed([update for _, update in log])
     lines = [
-        f"database log: {len(log)} rows; replayed from row 1: {str(content.body(doc))!r}, "
-        f"state vector {sorted(have.items())}; rows yrs holds pending: {stuck[:50]}"
+        f"database log: {len(log)} rows; replayed from row 1: {snapshot(doc)!r}; "
+        f"parts of updates still waiting: {len(waiting)}"
     ]
     snapshots = DocumentSnapshot.objects.filter(document_id=document_id).order_by("seq")
     for seq, state in snapshots.values_list("seq", "state"):
-        at: Doc[Any] = Doc()
-        at.apply_update(bytes(state))
-        replay: Doc[Any] = Doc()
-        for row_seq, update in log:
-            if row_seq <= seq:
-                replay.apply_update(update)
+        at, _ = _replayed([bytes(state)])
+        replay, _ = _replayed([update for row_seq, update in log if row_seq <= seq])
         same = snapshot(at) == snapshot(replay)
         lines.append(f"snapshot at {seq}: equals the log replayed to {seq}: {same}")
         if not same:
@@ -245,22 +231,9 @@ async def test_random_edits_across_two_replicas_converge_with_the_database(
         try:
             counts, held = await run_seed(seed, urls, clients, steps)
             # Clients hear of each other only through the server, after COMMIT: the
-            # database must hold what the converged clients show. make chaos also wants
-            # every clock tick any client holds (see "Open bug": a client can hold ticks
-            # of deleted content the database lacks) and the first replica's live room.
+            # database must hold what the converged clients and live rooms show.
             stored = await sync_to_async(_stored)(document_id)
-            text, have = stored[0], dict(stored[1])
-            assert {h[0] for h in held} == {text}, f"seed {seed}: database content differs"
-            missing = {c: t for h in held for c, t in h[1] if t > have.get(c, 0)}
-            assert not (missing and harness.CHAOS), (
-                f"seed {seed}: clients hold ticks the database lacks {missing}"
-            )
-            if harness.CHAOS:
-                probe = FuzzClient(urls[0])
-                await probe.connect()
-                await asyncio.wait_for(probe.synced.wait(), 10)
-                await probe.close()
-                assert stored == snapshot(probe.doc), f"seed {seed}: database differs"
+            assert {repr(h) for h in held} == {repr(stored)}, f"seed {seed}: database differs"
         except BaseException:
             print(f"convergence fuzz failed: replay with CHAOS_SEED={seed}")
             print(await sync_to_async(_diagnose)(document_id))

@@ -1,0 +1,141 @@
+"""``update_split.split`` against updates that yrs itself encodes, of every content kind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText, merge_updates
+
+from backend.collab.integration import state_vector
+from backend.collab.protocol import MalformedMessage
+from backend.collab.update_split import split
+
+
+def _state(doc: Doc[Any]) -> dict[int, int]:
+    return state_vector(doc.get_state())
+
+
+def _text(doc: Doc[Any]) -> str:
+    return str(doc.get("t", type=Text))
+
+
+def _rich_doc() -> Doc[Any]:
+    doc: Doc[Any] = Doc()
+    text = doc.get("text", type=Text)
+    text.insert(0, "héllo 👋 wörld")  # the emoji spans two UTF-16 code units
+    text.format(0, 5, {"bold": True})
+    text.insert_embed(3, {"image": "cat.png"})
+    values = doc.get("map", type=Map)
+    values["numbers"] = [1, -70000, 2**40, 1.5, -0.25]
+    values["flags"] = {"on": True, "off": False, "none": None}
+    values["bytes"] = b"\x00\x01\xff"
+    values["nested"] = Map({"list": Array(["a", {"b": [1, 2]}])})
+    values["subdoc"] = Doc()
+    items = doc.get("array", type=Array)
+    items.extend(["x", 2, None])
+    del items[1]
+    fragment = doc.get("xml", type=XmlFragment)
+    element = fragment.children.append(XmlElement("p", {"class": "lead"}))
+    element.children.append(XmlText("inside"))
+    del text[1:4]
+    return doc
+
+
+def _hello_then_world() -> tuple[bytes, bytes]:
+    """``hello`` inserts "hello"; ``world`` (another client) appends " world" to it."""
+    a: Doc[Any] = Doc()
+    a.get("t", type=Text).insert(0, "hello")
+    b: Doc[Any] = Doc()
+    b.apply_update(a.get_update())
+    before = b.get_state()
+    b.get("t", type=Text).insert(5, " world")
+    return a.get_update(), b.get_update(before)
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_an_update_that_builds_on_what_is_held_is_ready_whole(held: bool) -> None:
+    doc = _rich_doc()
+    update = doc.get_update()
+    parts = split(update, _state(doc) if held else {})
+    assert parts.ready == update
+    assert parts.waiting is None
+
+
+def test_an_update_past_a_gap_in_its_own_clocks_waits_whole() -> None:
+    doc: Doc[Any] = Doc()
+    text = doc.get("t", type=Text)
+    text.insert(0, "hello")
+    first = doc.get_update()
+    before = doc.get_state()
+    text.insert(5, " world")
+    later = split(doc.get_update(before), {})
+    assert later.ready is None
+    assert later.waiting is not None
+    target: Doc[Any] = Doc()
+    target.apply_update(first)
+    again = split(later.waiting, _state(target))
+    assert again.waiting is None
+    assert again.ready is not None
+    target.apply_update(again.ready)
+    assert _text(target) == "hello world"
+
+
+def test_items_pointing_at_another_clients_missing_item_wait_and_the_rest_is_ready() -> None:
+    hello, world = _hello_then_world()
+    other: Doc[Any] = Doc()
+    other.get("u", type=Text).insert(0, "unrelated")
+    parts = split(merge_updates(world, other.get_update()), {})
+    assert parts.ready is not None
+    assert parts.waiting is not None
+    target: Doc[Any] = Doc()
+    target.apply_update(parts.ready)
+    assert str(target.get("u", type=Text)) == "unrelated"
+    assert _text(target) == ""
+    target.apply_update(hello)
+    rest = split(parts.waiting, _state(target))
+    assert rest.waiting is None
+    assert rest.ready is not None
+    target.apply_update(rest.ready)
+    assert _text(target) == "hello world"
+
+
+def test_a_deletion_waits_for_the_clocks_it_deletes_the_held_part_applies() -> None:
+    doc: Doc[Any] = Doc()
+    text = doc.get("t", type=Text)
+    text.insert(0, "hello")
+    first = doc.get_update()
+    before = doc.get_state()
+    text.insert(5, " world")
+    second = doc.get_update(before)
+    deleted = doc.get_state()
+    del text[3:8]  # "lo wo": clocks 3-4 of the first update, 5-7 of the second
+    deletion = doc.get_update(deleted)
+    target: Doc[Any] = Doc()
+    target.apply_update(first)
+    parts = split(deletion, _state(target))
+    assert parts.ready is not None
+    assert parts.waiting is not None
+    target.apply_update(parts.ready)
+    assert _text(target) == "hel"
+    target.apply_update(second)
+    rest = split(parts.waiting, _state(target))
+    assert rest.waiting is None
+    assert rest.ready is not None
+    target.apply_update(rest.ready)
+    assert _text(target) == "helrld"
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"",
+        b"\x01",
+        b"\x01\x01\x05\x00\x1f",
+        b"\x00\x00\x00",
+        b"\x02\x01\x05\x00\x00\x01\x01\x05\x02\x00\x01\x00",  # client 5 written twice
+    ],
+)
+def test_bytes_that_are_not_an_update_are_refused(garbage: bytes) -> None:
+    with pytest.raises(MalformedMessage):
+        split(garbage, {})
