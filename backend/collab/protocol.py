@@ -53,16 +53,18 @@ class Reader:
         self.pos = 0
 
     def var_uint(self) -> int:
+        data, pos = self.data, self.pos
         value = shift = 0
         while True:
-            if self.pos >= len(self.data):
+            if pos >= len(data):
                 raise MalformedMessage("truncated number")
-            byte = self.data[self.pos]
-            self.pos += 1
+            byte = data[pos]
+            pos += 1
             value |= (byte & 0x7F) << shift
             if value > MAX_VAR_UINT:
                 raise MalformedMessage("number out of range")
             if byte < 0x80:
+                self.pos = pos
                 return value
             shift += 7
 
