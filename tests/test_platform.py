@@ -77,3 +77,13 @@ def test_log_filter_redacts_tokens_in_access_log_arguments() -> None:
     line = record.getMessage()
     assert "eyJhbGci" not in line
     assert "token=[redacted]&since=4" in line
+
+
+def test_an_unknown_api_path_gets_the_json_error_body(api: APIClient) -> None:
+    response = api.get("/api/documents/not-a-route/at/all/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert "/api/docs/" in response.json()["detail"]
+    elsewhere = api.get("/no/such/page")  # not a route of the browser app either
+    assert elsewhere.status_code == 404
+    assert elsewhere["Content-Type"].startswith("text/html")

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models.functions import Length
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from pycrdt import Doc
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -25,7 +25,8 @@ from backend.collab.serializers import (
     PresenceOutput,
     RestoreInput,
 )
-from backend.documents.apis import caller
+from backend.documents.apis import PAGE, caller
+from backend.documents.error_responses import error_responses
 from backend.documents.errors import DocumentNotFound
 from backend.documents.models import Document, Role
 from backend.documents.permissions import document_access
@@ -45,13 +46,16 @@ def _content(doc: Doc[Any], seq: int) -> dict[str, Any]:
 
 
 class ContentApi(APIView):
-    @extend_schema(responses=ContentOutput)
+    @extend_schema(responses={200: ContentOutput, **error_responses(401, 404)})
     def get(self, request: Request, document_id: str) -> Response:
         document, _ = document_access(user=request.user, document_id=document_id)
         doc, seq = services.document_state(document=document)
         return Response(_content(doc, seq))
 
-    @extend_schema(request=ContentInput, responses=ContentOutput)
+    @extend_schema(
+        request=ContentInput,
+        responses={200: ContentOutput, **error_responses(400, 401, 403, 404)},
+    )
     def put(self, request: Request, document_id: str) -> Response:
         document, _ = document_access(user=request.user, document_id=document_id, need=Role.EDITOR)
         data = ContentInput(data=request.data)
@@ -63,7 +67,10 @@ class ContentApi(APIView):
 
 
 class HistoryApi(APIView):
-    @extend_schema(responses=paginated("HistoryList", HistoryRowOutput))
+    @extend_schema(
+        parameters=[PAGE],
+        responses={200: paginated("HistoryList", HistoryRowOutput), **error_responses(401, 404)},
+    )
     def get(self, request: Request, document_id: str) -> Response:
         document, _ = document_access(user=request.user, document_id=document_id)
         rows = (
@@ -79,7 +86,11 @@ class HistoryApi(APIView):
 
 
 class VersionApi(APIView):
-    @extend_schema(responses=ContentOutput)
+    @extend_schema(
+        # The route takes digits only: anything else is no operation of this API.
+        parameters=[OpenApiParameter("seq", {"type": "integer", "minimum": 0}, "path")],
+        responses={200: ContentOutput, **error_responses(401, 404)},
+    )
     def get(self, request: Request, document_id: str, seq: int) -> Response:
         document, _ = document_access(user=request.user, document_id=document_id)
         if seq > document.head_seq:
@@ -88,7 +99,10 @@ class VersionApi(APIView):
 
 
 class RestoreApi(APIView):
-    @extend_schema(request=RestoreInput, responses=ContentOutput)
+    @extend_schema(
+        request=RestoreInput,
+        responses={200: ContentOutput, **error_responses(400, 401, 403, 404)},
+    )
     def post(self, request: Request, document_id: str) -> Response:
         document, _ = document_access(user=request.user, document_id=document_id, need=Role.EDITOR)
         data = RestoreInput(data=request.data)
@@ -100,7 +114,7 @@ class RestoreApi(APIView):
 
 
 class PresenceApi(APIView):
-    @extend_schema(responses=PresenceOutput(many=True))
+    @extend_schema(responses={200: PresenceOutput(many=True), **error_responses(401, 404)})
     def get(self, request: Request, document_id: str) -> Response:
         """Users connected to the document now, on any replica, earliest arrival first."""
         document, _ = document_access(user=request.user, document_id=document_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import User
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.pagination import PageNumberPagination
@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.documents import selectors, services
+from backend.documents.error_responses import error_responses
 from backend.documents.errors import RoleRequired
 from backend.documents.models import Document, Role
 from backend.documents.permissions import document_access
@@ -29,6 +30,8 @@ from backend.documents.serializers import (
     paginated,
 )
 from backend.documents.tokens import user_logout_everywhere
+
+PAGE = OpenApiParameter("page", int, description="Page number, from 1; past the last: 404.")
 
 
 def caller(request: Request) -> User:
@@ -47,7 +50,7 @@ class RegisterApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
 
-    @extend_schema(request=RegisterInput, responses={201: UserOutput})
+    @extend_schema(request=RegisterInput, responses={201: UserOutput, **error_responses(400)})
     def post(self, request: Request) -> Response:
         data = RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -56,7 +59,7 @@ class RegisterApi(APIView):
 
 
 class LogoutEverywhereApi(APIView):
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(request=None, responses={204: None, **error_responses(401)})
     def post(self, request: Request) -> Response:
         """Revoke every token of the caller; open WebSockets close within seconds (4401)."""
         user_logout_everywhere(user=caller(request))
@@ -64,13 +67,16 @@ class LogoutEverywhereApi(APIView):
 
 
 class MeApi(APIView):
-    @extend_schema(responses=UserOutput)
+    @extend_schema(responses={200: UserOutput, **error_responses(401)})
     def get(self, request: Request) -> Response:
         return Response(UserOutput(request.user).data)
 
 
 class DocumentListApi(APIView):
-    @extend_schema(responses=paginated("DocumentList", DocumentOutput))
+    @extend_schema(
+        parameters=[PAGE],
+        responses={200: paginated("DocumentList", DocumentOutput), **error_responses(401, 404)},
+    )
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(
@@ -78,7 +84,10 @@ class DocumentListApi(APIView):
         )
         return paginator.get_paginated_response(DocumentOutput(page, many=True).data)
 
-    @extend_schema(request=DocumentInput, responses={201: DocumentOutput})
+    @extend_schema(
+        request=DocumentInput,
+        responses={201: DocumentOutput, **error_responses(400, 401)},
+    )
     def post(self, request: Request) -> Response:
         data = DocumentInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -89,12 +98,15 @@ class DocumentListApi(APIView):
 
 
 class DocumentDetailApi(APIView):
-    @extend_schema(responses=DocumentOutput)
+    @extend_schema(responses={200: DocumentOutput, **error_responses(401, 404)})
     def get(self, request: Request, document_id: str) -> Response:
         document, role = document_access(user=request.user, document_id=document_id)
         return Response(DocumentOutput(_with_role(document, role)).data)
 
-    @extend_schema(request=DocumentInput, responses=DocumentOutput)
+    @extend_schema(
+        request=DocumentInput,
+        responses={200: DocumentOutput, **error_responses(400, 401, 403, 404)},
+    )
     def patch(self, request: Request, document_id: str) -> Response:
         document, role = document_access(
             user=request.user, document_id=document_id, need=Role.EDITOR
@@ -104,7 +116,7 @@ class DocumentDetailApi(APIView):
         document = services.document_rename(document=document, **data.validated_data)
         return Response(DocumentOutput(_with_role(document, role)).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, **error_responses(401, 403, 404)})
     def delete(self, request: Request, document_id: str) -> Response:
         document, _ = document_access(user=request.user, document_id=document_id, need=Role.OWNER)
         services.document_delete(document=document)
@@ -112,12 +124,15 @@ class DocumentDetailApi(APIView):
 
 
 class MemberListApi(APIView):
-    @extend_schema(responses=MemberOutput(many=True))
+    @extend_schema(responses={200: MemberOutput(many=True), **error_responses(401, 404)})
     def get(self, request: Request, document_id: str) -> Response:
         document, _ = document_access(user=request.user, document_id=document_id)
         return Response(MemberOutput(selectors.member_list(document=document), many=True).data)
 
-    @extend_schema(request=MemberInput, responses={201: MemberOutput})
+    @extend_schema(
+        request=MemberInput,
+        responses={201: MemberOutput, **error_responses(400, 401, 403, 404)},
+    )
     def post(self, request: Request, document_id: str) -> Response:
         document, _ = document_access(user=request.user, document_id=document_id, need=Role.OWNER)
         data = MemberInput(data=request.data)
@@ -131,7 +146,10 @@ class MemberListApi(APIView):
 
 
 class MemberDetailApi(APIView):
-    @extend_schema(request=MemberRoleInput, responses=MemberOutput)
+    @extend_schema(
+        request=MemberRoleInput,
+        responses={200: MemberOutput, **error_responses(400, 401, 403, 404)},
+    )
     def patch(self, request: Request, document_id: str, username: str) -> Response:
         document, _ = document_access(user=request.user, document_id=document_id, need=Role.OWNER)
         data = MemberRoleInput(data=request.data)
@@ -141,7 +159,7 @@ class MemberDetailApi(APIView):
         )
         return Response(_member_output(membership))
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, **error_responses(400, 401, 403, 404)})
     def delete(self, request: Request, document_id: str, username: str) -> Response:
         """The owner removes a member; a member may remove themselves (leave)."""
         document, role = document_access(user=request.user, document_id=document_id)

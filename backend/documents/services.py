@@ -75,6 +75,8 @@ def _check_shareable_role(role: Role) -> None:
 
 
 def _membership(*, document: Document, username: str) -> Membership:
+    if "\x00" in username:  # no username holds one (PostgreSQL text cannot)
+        raise MemberNotFound(f"{username!r} is not a member of this document.")
     membership = (
         Membership.objects.select_for_update()
         .filter(document=document, user__username=username)

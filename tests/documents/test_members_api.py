@@ -94,6 +94,14 @@ def test_non_member_is_404_and_owner_cannot_be_changed(
     assert owner_client.delete(f"{doc_url}olivia/").status_code == 400
 
 
+def test_a_nul_byte_in_a_member_name_is_404_not_a_server_error(
+    owner_client: APIClient, doc_url: str
+) -> None:
+    """Found by hand while declaring the API's errors: PostgreSQL refuses NUL in text."""
+    assert owner_client.delete(f"{doc_url}a%00b/").status_code == 404
+    assert owner_client.patch(f"{doc_url}a%00b/", {"role": "editor"}).status_code == 404
+
+
 def test_member_may_leave_but_not_remove_others(login: Callable[..., APIClient]) -> None:
     document = make_document()
     bob, cy = make_user(username="bob"), make_user(username="cy")

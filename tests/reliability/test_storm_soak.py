@@ -49,7 +49,7 @@ def _db_connections(dbname: str) -> int:
 
 async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path) -> None:
     figures = Figures("reconnect storm after kill -9")
-    count = harness.size(60, 250)
+    count = harness.size(60, 1000)
     dbname = connection.settings_dict["NAME"]
     with TandemProcess(server_env(**MANY), log_path=tmp_path / "doomed.log") as doomed:
         token = await sync_to_async(token_for)(scene.editor)
@@ -61,7 +61,10 @@ async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path
             await asyncio.gather(*(c.connect() for c in batch))
             await asyncio.wait_for(asyncio.gather(*(c.synced.wait() for c in batch)), 60)
             clients += batch
-        for i, client in enumerate(clients):
+        # A few type (every client receives every paragraph: typing by all would cost the
+        # test's own process count**2 updates); all of them reconnect and must converge.
+        typists = min(count, 50)
+        for i, client in enumerate(clients[:typists]):
             client.append_paragraph(f"before-{i}")
         await asyncio.sleep(1)
         baseline = await asyncio.to_thread(_db_connections, dbname)
@@ -81,9 +84,9 @@ async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path
         await asyncio.gather(*(r.connect() for r in replacements))
         connected = time.monotonic() - started
         await asyncio.wait_for(asyncio.gather(*(r.synced.wait() for r in replacements)), 120)
-        for i, client in enumerate(replacements):
+        for i, client in enumerate(replacements[:typists]):
             client.append_paragraph(f"after-{i}")
-        expected = 2 * count
+        expected = 2 * typists
         deadline = time.monotonic() + 120
         while not all(len(c.body.children) == expected for c in replacements):
             assert time.monotonic() < deadline, "the storm did not converge"
@@ -91,9 +94,7 @@ async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path
         converged = time.monotonic() - started
         sampling = False
         await sampler
-        texts = {replacements[0].text()}
-        texts |= {c.text() for c in replacements[:: max(1, count // 20)]}
-        assert len(texts) == 1
+        assert len({c.text() for c in replacements}) == 1
         codes = {c.close_code for c in replacements}
         assert codes == {None}, codes
         for client in replacements:
@@ -102,8 +103,8 @@ async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path
     figures.trials, figures.sent, figures.acked = 1, expected, expected
     figures.converge_seconds = converged
     figures.note = (
-        f"{count} clients reconnected in {connected:.2f} s; database connections "
-        f"{baseline} before, at most {peak} during"
+        f"{count} clients reconnected in {connected:.2f} s ({typists} typing); database "
+        f"connections {baseline} before, at most {peak} during"
     )
     harness.record(figures)
 
@@ -121,7 +122,7 @@ def _redis_keys() -> int:
 
 async def test_soak_many_documents_return_to_baseline(scene: Scene) -> None:
     figures = Figures("soak: documents opened and closed")
-    documents = harness.size(120, 1000)
+    documents = harness.size(120, 10_000)
     updates = 10
     dbname = connection.settings_dict["NAME"]
     owner = scene.owner
