@@ -23,7 +23,7 @@ from backend.collab.protocol import MalformedMessage, Reader
 
 _GC, _SKIP = 0, 10
 _HAS_ORIGIN, _HAS_RIGHT_ORIGIN, _HAS_PARENT_SUB = 0x80, 0x40, 0x20
-_XML_ELEMENT, _XML_HOOK = 3, 5
+_XML_ELEMENT, _XML_HOOK, _XML_TEXT = 3, 5, 6
 
 _WRAPPED = 2**31
 Id = tuple[int, int]  # (client, clock)
@@ -213,13 +213,16 @@ class _UpdateReader(Reader):
         elif kind == 6:  # format: key, value
             self.var_bytes(), self.var_bytes()
         elif kind == 7:  # a shared type
-            if self.var_uint() in (_XML_ELEMENT, _XML_HOOK):
+            type_ref = self.var_uint()
+            if type_ref > _XML_TEXT:  # yrs knows more (weak links); Yjs cannot decode them
+                raise MalformedMessage(f"a shared type Yjs does not know ({type_ref})")
+            if type_ref in (_XML_ELEMENT, _XML_HOOK):
                 self.var_bytes()  # its name
         elif kind == 9:  # a subdocument: guid, options
             self.var_bytes()
             self.any()
-        else:
-            raise MalformedMessage(f"unknown content kind {kind}")
+        else:  # yrs knows more (moves); Yjs cannot decode them
+            raise MalformedMessage(f"a content kind Yjs does not know ({kind})")
         return 1
 
     def any(self) -> None:

@@ -17,6 +17,12 @@ BAD_FRAMES = {
     "trailing bytes": protocol.sync_update(protocol.EMPTY_UPDATE) + b"\x00",
     "awareness not json": b"\x01\x07\x01\x05\x01\x03{x}",
     "client sends ack": protocol.tandem_ack(3),
+    # One item in the root "default" of a content kind (11) or shared type (7) that Yjs
+    # cannot decode (yrs uses them for moves and weak links): refused before yrs sees them.
+    "content Yjs cannot decode": protocol.sync_update(
+        b"\x01\x01\x05\x00\x0b\x01\x07default\x00\x00"
+    ),
+    "type Yjs cannot decode": protocol.sync_update(b"\x01\x01\x05\x00\x07\x01\x07default\x07\x00"),
 }
 
 
