@@ -185,6 +185,9 @@ async def test_a_stalled_reader_keeps_memory_bounded_others_unaffected(
     for i in range(count):
         writer.append_paragraph(f"{i:04d}" + "x" * 50_000)
         await asyncio.sleep(1 / 40)  # under the 50 messages/s limit
+        # The watcher shares this process with the writer; at the large size it could fall
+        # WS_MAX_QUEUED_BYTES behind and be cut off as a slow consumer itself (4408).
+        await watcher.wait_for(lambda n=i - 2: len(watcher.body.children) >= n, timeout=30)
     await watcher.wait_for(lambda: len(watcher.body.children) == count, timeout=60)
     delivered = time.monotonic() - started
     # The server closes the stalled socket (4408, then the ping timeout), but a close waits
