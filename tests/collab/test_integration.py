@@ -22,7 +22,7 @@ import pytest
 from pycrdt import Doc
 
 from backend.collab import content
-from backend.collab.integration import doc_from_log, integrate, state_vector
+from backend.collab.integration import doc_from_log, integrate, snapshot_state, state_vector
 from backend.collab.update_log import LoadedLog, StoredUpdate
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -79,6 +79,22 @@ def test_the_encoded_state_holds_what_the_doc_holds_in_any_order(order: int) -> 
     doc = _integrated(updates)
     assert str(content.body(doc)) == DOUBLE["content"]
     assert _encoded_content(doc) == DOUBLE["content"]
+
+
+@pytest.mark.parametrize("order", range(10))
+def test_a_snapshot_taken_while_parts_wait_reloads_to_the_same_document(order: int) -> None:
+    rnd = random.Random(order)
+    updates = rnd.sample(RECEIVED, len(RECEIVED))
+    cut = rnd.randrange(1, len(updates))
+    doc: Doc[Any] = Doc()
+    waiting: list[bytes] = []
+    for update in updates[:cut]:
+        _, waiting = integrate(doc, update, waiting)
+    assert waiting, "the seeds are chosen so that something waits at the snapshot"
+    resent = waiting + waiting[:1]  # a client that sent the same update twice
+    reloaded = _integrated([snapshot_state(doc, resent), *updates[cut:]])
+    assert str(content.body(reloaded)) == DOUBLE["content"]
+    assert _encoded_content(reloaded) == DOUBLE["content"]
 
 
 def test_the_fixtures_are_orders_that_plain_pycrdt_gets_wrong() -> None:
