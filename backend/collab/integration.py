@@ -26,13 +26,22 @@ if TYPE_CHECKING:
     from backend.collab.update_log import LoadedLog
 
 
-def apply_update(doc: Doc[Any], update: bytes) -> tuple[bool, bytes | None]:
+class TooMuchWaiting(Exception):
+    """Part of the update would wait, and as many parts wait already as allowed."""
+
+
+def apply_update(
+    doc: Doc[Any], update: bytes, *, may_wait: bool = True
+) -> tuple[bool, bytes | None]:
     """Apply what the Doc can integrate of ``update`` now; returns (store, waiting). Store
     it when it changed the Doc or part of it waits (``waiting``: that part). Raises
-    ValueError on bad bytes."""
+    ValueError on bad bytes and, unless ``may_wait``, TooMuchWaiting (nothing applied)
+    when part of it would wait."""
     if update == protocol.EMPTY_UPDATE:
         return False, None
     parts = update_split.split(update, state_vector(doc.get_state()))
+    if parts.waiting is not None and not may_wait:
+        raise TooMuchWaiting(f"{len(parts.waiting)} bytes of the update build on missing ones")
     changed = False
 
     def mark(_event: object) -> None:
@@ -48,14 +57,18 @@ def apply_update(doc: Doc[Any], update: bytes) -> tuple[bool, bytes | None]:
     return changed or parts.waiting is not None, parts.waiting
 
 
-def integrate(doc: Doc[Any], update: bytes, waiting: list[bytes]) -> tuple[bool, list[bytes]]:
+def integrate(
+    doc: Doc[Any], update: bytes, waiting: list[bytes], *, max_waiting: int | None = None
+) -> tuple[bool, list[bytes]]:
     """Apply ``update`` (see ``apply_update``) to a Doc whose waiting parts of earlier
-    updates are ``waiting``; returns whether to store it and what waits afterwards."""
+    updates are ``waiting``; returns whether to store it and what waits afterwards. With
+    ``max_waiting``, an update that would add a part to that many raises TooMuchWaiting."""
+    may_wait = max_waiting is None or len(waiting) < max_waiting
     if not waiting:  # the update's own rest cannot build on its ready part: split saw it
-        store, rest = apply_update(doc, update)
+        store, rest = apply_update(doc, update, may_wait=may_wait)
         return store, [] if rest is None else [rest]
     before = doc.get_state()
-    store, rest = apply_update(doc, update)
+    store, rest = apply_update(doc, update, may_wait=may_wait)
     if rest is not None:
         waiting = [*waiting, rest]
     if doc.get_state() != before:

@@ -23,7 +23,7 @@ from pycrdt import Doc
 from backend.collab import metrics, protocol
 from backend.collab.awareness import AwarenessStates
 from backend.collab.close_codes import CloseCode
-from backend.collab.integration import doc_from_log, integrate, snapshot_state
+from backend.collab.integration import TooMuchWaiting, doc_from_log, integrate, snapshot_state
 from backend.collab.store import UpdateStore
 from backend.collab.update_log import PendingWrite, StoredUpdate
 from backend.documents.errors import DocumentNotFound
@@ -62,6 +62,9 @@ class RoomLimits:
     max_awareness_state: int = 64 * 1024
     max_awareness_clients: int = 8
     max_batch: int = 256
+    # Parts of clients' updates that may wait for updates the room has not received (a
+    # reconnect's sync step 2 can, briefly); beyond, such an update is refused with 4429.
+    max_waiting: int = 256  # ROOM_MAX_WAITING_UPDATES
 
 
 @dataclass
@@ -328,7 +331,12 @@ class Room:
     def _apply_client_update(self, write: _Write) -> bool | None:
         """True: applied; False: changed nothing; None: rejected (the peer is closed)."""
         try:
-            return self._integrate(write.update)
+            return self._integrate(write.update, max_waiting=self.limits.max_waiting)
+        except TooMuchWaiting as exc:
+            logger.info("rejected an update to %s: %s", self.document_id, exc)
+            metrics.rejected("waiting")
+            write.conn.peer.close(CloseCode.TOO_MANY)
+            return None
         except ValueError as exc:
             logger.info("rejected an update to %s: %s", self.document_id, exc)
         except BaseException as exc:  # pycrdt/yrs panics raise PanicException (BaseException)
@@ -354,8 +362,8 @@ class Room:
         for row in rows:
             self._apply_committed(row)
 
-    def _integrate(self, update: bytes) -> bool:
-        store, self._waiting = integrate(self.doc, update, self._waiting)
+    def _integrate(self, update: bytes, *, max_waiting: int | None = None) -> bool:
+        store, self._waiting = integrate(self.doc, update, self._waiting, max_waiting=max_waiting)
         return store
 
     def _apply_committed(self, row: StoredUpdate) -> None:

@@ -77,6 +77,7 @@ async def _create() -> Runtime:
         limits=RoomLimits(
             snapshot_every=settings.SNAPSHOT_EVERY,
             max_awareness_state=settings.WS_MAX_AWARENESS_BYTES,
+            max_waiting=settings.ROOM_MAX_WAITING_UPDATES,
         ),
         idle_seconds=settings.ROOM_IDLE_SECONDS,
         check_seconds=settings.LOG_CHECK_SECONDS,

@@ -17,7 +17,8 @@ from tests.collab.conftest import Scene
 
 @pytest.fixture
 def server_overrides() -> dict[str, str]:
-    return {"SNAPSHOT_EVERY": "2"}  # snapshots land between the updates below
+    # Snapshots land between the updates below; at most 3 parts of updates may wait.
+    return {"SNAPSHOT_EVERY": "2", "ROOM_MAX_WAITING_UPDATES": "3"}
 
 
 def _two_updates() -> tuple[bytes, bytes]:
@@ -113,3 +114,29 @@ async def test_a_deletion_arriving_before_what_it_deletes_is_stored(
     assert await db_call(_stored_text, scene) == "llo"
     reader = await scene.client(scene.viewer)
     assert str(reader.doc.get("t", type=Text)) == "llo"
+
+
+async def test_past_the_limit_an_update_that_would_wait_is_refused_with_4429(
+    scene: Scene, db_call: Any
+) -> None:
+    """Updates that build on one never sent would pile up in memory (and be offered again
+    on every change): past ROOM_MAX_WAITING_UPDATES the sender is closed, nothing of that
+    update is stored, and everyone else is served as before."""
+    doc: Doc[Any] = Doc()
+    text = doc.get("t", type=Text)
+    updates = []
+    for letter in "abcde":
+        before = doc.get_state()
+        text.insert(len(text), letter)
+        updates.append(doc.get_update(before))
+    reader = await scene.client(scene.viewer)
+    flooder = await scene.client(scene.editor, hello=0)
+    await flooder.wait_for(lambda: flooder.head is not None)
+    for update in updates[1:4]:  # each waits for "a"
+        await flooder.send_raw(protocol.sync_update(update))
+    await flooder.wait_for(lambda: len(flooder.acks) >= 4)  # its sync step 2 and the three
+    await flooder.send_raw(protocol.sync_update(updates[4]))  # a fourth would wait too
+    assert await flooder.closed() == 4429
+    await _send_in_order(scene, updates[0])  # "a" arrives: the three waiting ones follow
+    assert await db_call(_stored_text, scene) == "abcd"
+    await reader.wait_for(lambda: str(reader.doc.get("t", type=Text)) == "abcd")
