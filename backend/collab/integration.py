@@ -16,6 +16,7 @@ Doc's state vector grows. Rules that follow, each found by a test that lost data
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from pycrdt import Doc, merge_updates
@@ -24,6 +25,8 @@ from backend.collab import protocol, update_split
 
 if TYPE_CHECKING:
     from backend.collab.update_log import LoadedLog
+
+logger = logging.getLogger(__name__)
 
 
 class TooMuchWaiting(Exception):
@@ -76,6 +79,21 @@ def integrate(
     return store, waiting
 
 
+def integrate_committed(
+    doc: Doc[Any], update: bytes, waiting: list[bytes]
+) -> tuple[bool, list[bytes]]:
+    """``integrate`` for an update the log holds already. One that an older Tandem stored
+    and ``update_split`` now refuses (a content kind or shared type Yjs does not know, a
+    client's structs in two groups) is applied as yrs reads it, as it was then: a stored
+    update is never dropped."""
+    try:
+        return integrate(doc, update, waiting)
+    except protocol.MalformedMessage as exc:
+        logger.warning("applying a stored update as yrs reads it: %s", exc)
+        doc.apply_update(update)
+        return True, waiting
+
+
 def _retry(doc: Doc[Any], waiting: list[bytes]) -> list[bytes]:
     """Offer the waiting parts again until a round integrates nothing more."""
     while waiting:
@@ -101,7 +119,7 @@ def doc_from_log(log: LoadedLog) -> tuple[Doc[Any], list[bytes]]:
     doc: Doc[Any] = Doc()
     waiting: list[bytes] = []
     for update in ([log.snapshot] if log.snapshot else []) + [r.update for r in log.updates]:
-        _, waiting = integrate(doc, update, waiting)
+        _, waiting = integrate_committed(doc, update, waiting)
     return doc, waiting
 
 

@@ -23,7 +23,13 @@ from pycrdt import Doc
 from backend.collab import metrics, protocol
 from backend.collab.awareness import AwarenessStates
 from backend.collab.close_codes import CloseCode
-from backend.collab.integration import TooMuchWaiting, doc_from_log, integrate, snapshot_state
+from backend.collab.integration import (
+    TooMuchWaiting,
+    doc_from_log,
+    integrate,
+    integrate_committed,
+    snapshot_state,
+)
 from backend.collab.store import UpdateStore
 from backend.collab.update_log import PendingWrite, StoredUpdate
 from backend.documents.errors import DocumentNotFound
@@ -331,7 +337,10 @@ class Room:
     def _apply_client_update(self, write: _Write) -> bool | None:
         """True: applied; False: changed nothing; None: rejected (the peer is closed)."""
         try:
-            return self._integrate(write.update, max_waiting=self.limits.max_waiting)
+            store, self._waiting = integrate(
+                self.doc, write.update, self._waiting, max_waiting=self.limits.max_waiting
+            )
+            return store
         except TooMuchWaiting as exc:
             logger.info("rejected an update to %s: %s", self.document_id, exc)
             metrics.rejected("waiting")
@@ -362,12 +371,8 @@ class Room:
         for row in rows:
             self._apply_committed(row)
 
-    def _integrate(self, update: bytes, *, max_waiting: int | None = None) -> bool:
-        store, self._waiting = integrate(self.doc, update, self._waiting, max_waiting=max_waiting)
-        return store
-
     def _apply_committed(self, row: StoredUpdate) -> None:
-        self._integrate(row.update)
+        _, self._waiting = integrate_committed(self.doc, row.update, self._waiting)
         self.head = row.seq
         self._deliver(row.seq, row.update, sender=None, publish=False)
 

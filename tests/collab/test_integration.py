@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pycrdt import Doc
+from pycrdt import Doc, Text
 
 from backend.collab import content
 from backend.collab.integration import doc_from_log, integrate, snapshot_state, state_vector
@@ -95,6 +95,24 @@ def test_a_snapshot_taken_while_parts_wait_reloads_to_the_same_document(order: i
     reloaded = _integrated([snapshot_state(doc, resent), *updates[cut:]])
     assert str(content.body(reloaded)) == DOUBLE["content"]
     assert _encoded_content(reloaded) == DOUBLE["content"]
+
+
+def test_a_stored_update_that_update_split_refuses_is_still_loaded() -> None:
+    """An older Tandem stored whatever yrs took. yrs takes a client's structs written in two
+    groups (Yjs keeps only the second, so clients now get 4400 for it); a log holding one
+    still loads in full."""
+    doc: Doc[Any] = Doc()
+    text = doc.get("t", type=Text)
+    text.insert(0, "a")
+    first = doc.get_update()
+    state = doc.get_state()
+    text.insert(1, "b")
+    second = doc.get_update(state)
+    two_groups = b"\x02" + first[1:-1] + second[1:-1] + b"\x00"  # one struct group each
+    rows = [StoredUpdate(1, two_groups)]
+    loaded, waiting = doc_from_log(LoadedLog(snapshot=None, snapshot_seq=0, updates=rows))
+    assert waiting == []
+    assert str(loaded.get("t", type=Text)) == "ab"
 
 
 def test_the_fixtures_are_orders_that_plain_pycrdt_gets_wrong() -> None:
