@@ -24,6 +24,7 @@ from pycrdt import Doc, Text
 from backend.collab import content
 from backend.collab.integration import doc_from_log, integrate, snapshot_state, state_vector
 from backend.collab.update_log import LoadedLog, StoredUpdate
+from tests.collab.updates import typed
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ORDER = json.loads((FIXTURES / "yrs_pending_order.json").read_text())
@@ -101,13 +102,7 @@ def test_a_stored_update_that_update_split_refuses_is_still_loaded() -> None:
     """An older Tandem stored whatever yrs took. yrs takes a client's structs written in two
     groups (Yjs keeps only the second, so clients now get 4400 for it); a log holding one
     still loads in full."""
-    doc: Doc[Any] = Doc()
-    text = doc.get("t", type=Text)
-    text.insert(0, "a")
-    first = doc.get_update()
-    state = doc.get_state()
-    text.insert(1, "b")
-    second = doc.get_update(state)
+    first, second = typed("a", "b")
     two_groups = b"\x02" + first[1:-1] + second[1:-1] + b"\x00"  # one struct group each
     rows = [StoredUpdate(1, two_groups)]
     loaded, waiting = doc_from_log(LoadedLog(snapshot=None, snapshot_seq=0, updates=rows))

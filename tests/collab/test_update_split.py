@@ -10,6 +10,7 @@ from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText, merg
 from backend.collab.integration import state_vector
 from backend.collab.protocol import MalformedMessage
 from backend.collab.update_split import split
+from tests.collab.updates import hello_then_world, typed
 
 
 def _state(doc: Doc[Any]) -> dict[int, int]:
@@ -42,15 +43,12 @@ def _rich_doc() -> Doc[Any]:
     return doc
 
 
-def _hello_then_world() -> tuple[bytes, bytes]:
-    """``hello`` inserts "hello"; ``world`` (another client) appends " world" to it."""
-    a: Doc[Any] = Doc()
-    a.get("t", type=Text).insert(0, "hello")
-    b: Doc[Any] = Doc()
-    b.apply_update(a.get_update())
-    before = b.get_state()
-    b.get("t", type=Text).insert(5, " world")
-    return a.get_update(), b.get_update(before)
+def _apply_once_ready(target: Doc[Any], waiting: bytes) -> None:
+    """``waiting`` is ready whole for ``target`` now: apply it."""
+    parts = split(waiting, _state(target))
+    assert parts.waiting is None
+    assert parts.ready is not None
+    target.apply_update(parts.ready)
 
 
 @pytest.mark.parametrize("held", [False, True])
@@ -63,26 +61,18 @@ def test_an_update_that_builds_on_what_is_held_is_ready_whole(held: bool) -> Non
 
 
 def test_an_update_past_a_gap_in_its_own_clocks_waits_whole() -> None:
-    doc: Doc[Any] = Doc()
-    text = doc.get("t", type=Text)
-    text.insert(0, "hello")
-    first = doc.get_update()
-    before = doc.get_state()
-    text.insert(5, " world")
-    later = split(doc.get_update(before), {})
+    first, second = typed("hello", " world")
+    later = split(second, {})
     assert later.ready is None
     assert later.waiting is not None
     target: Doc[Any] = Doc()
     target.apply_update(first)
-    again = split(later.waiting, _state(target))
-    assert again.waiting is None
-    assert again.ready is not None
-    target.apply_update(again.ready)
+    _apply_once_ready(target, later.waiting)
     assert _text(target) == "hello world"
 
 
 def test_items_pointing_at_another_clients_missing_item_wait_and_the_rest_is_ready() -> None:
-    hello, world = _hello_then_world()
+    hello, world = hello_then_world()
     other: Doc[Any] = Doc()
     other.get("u", type=Text).insert(0, "unrelated")
     parts = split(merge_updates(world, other.get_update()), {})
@@ -93,23 +83,17 @@ def test_items_pointing_at_another_clients_missing_item_wait_and_the_rest_is_rea
     assert str(target.get("u", type=Text)) == "unrelated"
     assert _text(target) == ""
     target.apply_update(hello)
-    rest = split(parts.waiting, _state(target))
-    assert rest.waiting is None
-    assert rest.ready is not None
-    target.apply_update(rest.ready)
+    _apply_once_ready(target, parts.waiting)
     assert _text(target) == "hello world"
 
 
 def test_a_deletion_waits_for_the_clocks_it_deletes_the_held_part_applies() -> None:
+    first, second = typed("hello", " world")
     doc: Doc[Any] = Doc()
-    text = doc.get("t", type=Text)
-    text.insert(0, "hello")
-    first = doc.get_update()
-    before = doc.get_state()
-    text.insert(5, " world")
-    second = doc.get_update(before)
+    doc.apply_update(first)
+    doc.apply_update(second)
     deleted = doc.get_state()
-    del text[3:8]  # "lo wo": clocks 3-4 of the first update, 5-7 of the second
+    del doc.get("t", type=Text)[3:8]  # "lo wo": clocks 3-4 of the first update, 5-7 of the second
     deletion = doc.get_update(deleted)
     target: Doc[Any] = Doc()
     target.apply_update(first)
@@ -119,10 +103,7 @@ def test_a_deletion_waits_for_the_clocks_it_deletes_the_held_part_applies() -> N
     target.apply_update(parts.ready)
     assert _text(target) == "hel"
     target.apply_update(second)
-    rest = split(parts.waiting, _state(target))
-    assert rest.waiting is None
-    assert rest.ready is not None
-    target.apply_update(rest.ready)
+    _apply_once_ready(target, parts.waiting)
     assert _text(target) == "helrld"
 
 

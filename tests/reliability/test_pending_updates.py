@@ -13,23 +13,13 @@ from backend.collab.models import DocumentSnapshot
 from backend.collab.services import document_state
 from backend.documents.models import Document
 from tests.collab.conftest import Scene
+from tests.collab.updates import hello_then_world, typed
 
 
 @pytest.fixture
 def server_overrides() -> dict[str, str]:
     # Snapshots land between the updates below; at most 3 parts of updates may wait.
     return {"SNAPSHOT_EVERY": "2", "ROOM_MAX_WAITING_UPDATES": "3"}
-
-
-def _two_updates() -> tuple[bytes, bytes]:
-    """``first`` inserts "hello"; ``second`` appends " world" to it (depends on ``first``)."""
-    a: Doc[Any] = Doc()
-    a.get("t", type=Text).insert(0, "hello")
-    b: Doc[Any] = Doc()
-    b.apply_update(a.get_update())
-    before = b.get_state()
-    b.get("t", type=Text).insert(5, " world")
-    return a.get_update(), b.get_update(before)
 
 
 async def _send_in_order(scene: Scene, *updates: bytes) -> None:
@@ -50,7 +40,7 @@ def _stored_text(scene: Scene) -> str:
 async def test_an_update_arriving_before_its_dependency_is_stored(
     scene: Scene, db_call: Any
 ) -> None:
-    first, second = _two_updates()
+    first, second = hello_then_world()
     await _send_in_order(scene, second, first)  # second is pending: "hello" is not there yet
     assert await db_call(_stored_text, scene) == "hello world"
     reader = await scene.client(scene.viewer)
@@ -60,13 +50,7 @@ async def test_an_update_arriving_before_its_dependency_is_stored(
 async def test_a_clients_later_update_arriving_before_its_earlier_one_is_stored(
     scene: Scene, db_call: Any
 ) -> None:
-    doc: Doc[Any] = Doc()
-    text = doc.get("t", type=Text)
-    text.insert(0, "hello")
-    first = doc.get_update()
-    before = doc.get_state()
-    text.insert(5, " world")
-    second = doc.get_update(before)  # the same client, clocks 5..10
+    first, second = typed("hello", " world")  # the same client: second is clocks 5..10
     await _send_in_order(scene, second, first)  # second is pending: clocks 0..4 are missing
     assert await db_call(_stored_text, scene) == "hello world"
 
@@ -80,7 +64,7 @@ def _unrelated(text: str) -> bytes:
 async def test_a_snapshot_taken_while_an_update_is_pending_keeps_it(
     scene: Scene, db_call: Any
 ) -> None:
-    first, second = _two_updates()
+    first, second = hello_then_world()
     writer = await scene.client(scene.owner, hello=0)
     await writer.wait_for(lambda: writer.head is not None)
     await writer.send_raw(protocol.sync_update(second))  # pending until "hello" arrives
@@ -104,7 +88,7 @@ async def test_a_snapshot_taken_while_an_update_is_pending_keeps_it(
 async def test_a_deletion_arriving_before_what_it_deletes_is_stored(
     scene: Scene, db_call: Any
 ) -> None:
-    first, _ = _two_updates()  # inserts "hello"
+    first, _ = hello_then_world()  # inserts "hello"
     other: Doc[Any] = Doc()
     other.apply_update(first)
     before = other.get_state()
@@ -122,13 +106,7 @@ async def test_past_the_limit_an_update_that_would_wait_is_refused_with_4429(
     """Updates that build on one never sent would pile up in memory (and be offered again
     on every change): past ROOM_MAX_WAITING_UPDATES the sender is closed, nothing of that
     update is stored, and everyone else is served as before."""
-    doc: Doc[Any] = Doc()
-    text = doc.get("t", type=Text)
-    updates = []
-    for letter in "abcde":
-        before = doc.get_state()
-        text.insert(len(text), letter)
-        updates.append(doc.get_update(before))
+    updates = typed(*"abcde")
     reader = await scene.client(scene.viewer)
     flooder = await scene.client(scene.editor, hello=0)
     await flooder.wait_for(lambda: flooder.head is not None)
