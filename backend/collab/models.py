@@ -39,6 +39,10 @@ class DocumentSnapshot(models.Model):
     seq = models.BigIntegerField()
     state = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # True: written by a Tandem that gives yrs only what it can integrate at once, so the
+    # state cannot carry the damage of docs/reliability.md fix 11. Rows written before, or
+    # by an older replica during a rolling upgrade, get False and are checked when loaded.
+    sound_encoding = models.BooleanField(db_default=False)
 
     class Meta:
         constraints = [

@@ -165,10 +165,9 @@ def load(document_id: uuid.UUID, upto: int | None = None) -> LoadedLog:
     if upto is not None:
         snapshots = snapshots.filter(seq__lte=upto)
     snapshot_seq, state = 0, None
-    for seq, stored in (
-        snapshots.order_by("-seq").values_list("seq", "state").iterator(chunk_size=2)
-    ):
-        if not update_split.damaged(bytes(stored)):
+    newest_first = snapshots.order_by("-seq").values_list("seq", "state", "sound_encoding")
+    for seq, stored, sound in newest_first.iterator(chunk_size=2):
+        if sound or not update_split.damaged(bytes(stored)):
             snapshot_seq, state = int(seq), bytes(stored)
             break
         logger.warning(
@@ -188,7 +187,9 @@ def load(document_id: uuid.UUID, upto: int | None = None) -> LoadedLog:
 def save_snapshot(document_id: uuid.UUID, seq: int, state: bytes) -> None:
     try:
         with transaction.atomic():
-            DocumentSnapshot.objects.create(document_id=document_id, seq=seq, state=state)
+            DocumentSnapshot.objects.create(
+                document_id=document_id, seq=seq, state=state, sound_encoding=True
+            )
     except IntegrityError:
         # Another replica stored this sequence number's snapshot first, or the document
         # was deleted meanwhile: either way there is nothing left to do.
