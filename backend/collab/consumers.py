@@ -35,12 +35,14 @@ class SocketPeer:
         outbox: Outbox,
         *,
         user_id: int,
+        username: str,
         can_write: bool,
         token_generation: int,
         admitted_at: float,
     ) -> None:
         self.outbox = outbox
         self.user_id: int | None = user_id
+        self.username = username
         self.can_write = can_write
         self.token_generation = token_generation
         self.admitted_at = admitted_at
@@ -100,6 +102,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.peer = SocketPeer(
             outbox,
             user_id=user.pk,
+            username=user.get_username(),
             can_write=role.allows(Role.EDITOR),
             token_generation=int(self.scope["token_generation"]),
             admitted_at=admitted_at,

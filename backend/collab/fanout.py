@@ -52,6 +52,7 @@ class RoomAwarenessMessage(TypedDict):
     document: str
     frame: bytes
     origin: str
+    users: list[tuple[int, int | None]]  # the user owning each client id of the frame
 
 
 def group_name(document_id: uuid.UUID) -> str:
@@ -85,12 +86,15 @@ class LayerFanout:
         message = update_message(document_id, seq, update, origin=self.origin)
         self._outgoing.put_nowait((group_name(document_id), dict(message)))
 
-    def publish_awareness(self, document_id: uuid.UUID, frame: bytes) -> None:
+    def publish_awareness(
+        self, document_id: uuid.UUID, frame: bytes, users: dict[int, int | None]
+    ) -> None:
         message: RoomAwarenessMessage = {
             "type": "room.awareness",
             "document": str(document_id),
             "frame": frame,
             "origin": self.origin,
+            "users": list(users.items()),
         }
         self._outgoing.put_nowait((group_name(document_id), dict(message)))
 
@@ -146,4 +150,7 @@ class LayerFanout:
                 metrics.fanout_delivery_seconds.observe(max(0.0, lag))
             room.remote_update(int(message["seq"]), message.get("update"))
         elif message.get("type") == "room.awareness":
-            room.remote_awareness(bytes(message["frame"]))
+            users = {int(client): user for client, user in message.get("users") or ()}
+            room.remote_awareness(
+                bytes(message["frame"]), replica=str(message["origin"]), users=users
+            )

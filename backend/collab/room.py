@@ -15,13 +15,13 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pycrdt import Doc
 
 from backend.collab import metrics, protocol
-from backend.collab.awareness import AwarenessStates
+from backend.collab.awareness import AwarenessStates, with_user_name
 from backend.collab.close_codes import CloseCode
 from backend.collab.integration import (
     TooMuchWaiting,
@@ -45,6 +45,7 @@ class Peer(Protocol):
     """What a room needs of a connection. Both methods return at once, never raise."""
 
     user_id: int | None
+    username: str  # shown beside this connection's cursor (awareness ``user.name``)
     can_write: bool
     token_generation: int
     admitted_at: float  # time.monotonic() when its access check began
@@ -59,14 +60,21 @@ class Fanout(Protocol):
 
     def publish_update(self, document_id: uuid.UUID, seq: int, update: bytes) -> None: ...
 
-    def publish_awareness(self, document_id: uuid.UUID, frame: bytes) -> None: ...
+    def publish_awareness(
+        self, document_id: uuid.UUID, frame: bytes, users: dict[int, int | None]
+    ) -> None:
+        """``users``: the user behind each client id of the frame (its owner there)."""
 
 
 @dataclass(frozen=True)
 class RoomLimits:
     snapshot_every: int = 500
     max_awareness_state: int = 64 * 1024
-    max_awareness_clients: int = 8
+    max_awareness_clients: int = 8  # client ids one connection may own
+    # Awareness is relayed at most once per tick, coalesced (the latest entry per client):
+    # every frame a standard client hears it echoes back, so a room of N people moving
+    # cursors would otherwise send the server N echoes per cursor move.
+    awareness_tick: float = 0.05
     max_batch: int = 256
     # Parts of clients' updates that may wait for updates the room has not received (a
     # reconnect's sync step 2 can, briefly); beyond, such an update is refused with 4429.
@@ -77,7 +85,6 @@ class RoomLimits:
 class Connection:
     peer: Peer
     tandem: bool = False
-    client_ids: set[int] = field(default_factory=set)
     denied: bool = False
 
 
@@ -127,6 +134,10 @@ class Room:
         self._queue: asyncio.Queue[_Op] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._waiting: list[bytes] = []  # parts of stored updates the Doc cannot integrate yet
+        self._awareness_out: dict[int, protocol.AwarenessEntry] = {}  # to this room's clients
+        self._awareness_publish: dict[int, protocol.AwarenessEntry] = {}  # to other replicas
+        self._awareness_timer: asyncio.TimerHandle | None = None
+        self._awareness_sent_at = float("-inf")
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -147,6 +158,7 @@ class Room:
     async def close(self) -> None:
         """Flush, store a final snapshot, stop the worker."""
         await self.flush()
+        self._stop_awareness()
         if not self.dead and self.head > self.snapshot_seq:
             await self._snapshot()
         if self._worker is not None:
@@ -162,9 +174,8 @@ class Room:
         self._queue.put_nowait(_Call(lambda: self._greet(conn)))
 
     def leave(self, peer: Peer) -> None:
-        conn = self.connections.pop(peer, None)
-        if conn is not None and conn.client_ids:
-            self._relay_awareness(self.awareness.remove(conn.client_ids))
+        if self.connections.pop(peer, None) is not None:
+            self._relay_awareness(self.awareness.release(peer))
 
     def receive(self, peer: Peer, frame: bytes) -> None:
         """Handle one frame from ``peer``; a malformed one closes that peer with 4400."""
@@ -240,39 +251,77 @@ class Room:
         if not self.dead:
             self._queue.put_nowait(_Remote(seq, update))
 
-    def remote_awareness(self, frame: bytes) -> None:
+    def remote_awareness(self, frame: bytes, *, replica: str, users: dict[int, int | None]) -> None:
+        """Awareness entries another replica accepted from the connections owning them."""
         try:
             message = protocol.parse(frame, max_awareness_state=self.limits.max_awareness_state)
         except protocol.MalformedMessage:
             logger.warning("dropped a malformed awareness frame from another replica")
             return
         if isinstance(message, protocol.AwarenessUpdate):
-            accepted = self.awareness.apply(message.entries)
-            if accepted:
-                self._broadcast(protocol.awareness(accepted), protocol.awareness(accepted))
+            accepted = self.awareness.apply_remote(replica, message.entries, users)
+            self._relay_awareness(accepted, publish=False)
+
+    def expire_awareness(self) -> None:
+        """Drop other replicas' states gone unrenewed (their replica died, or its removal
+        was lost on the channel layer), as every client does after 30 s."""
+        self._relay_awareness(self.awareness.expire(), publish=False)
 
     # --- awareness -----------------------------------------------------------------------
 
     def _receive_awareness(self, conn: Connection, message: protocol.AwarenessUpdate) -> None:
-        for entry in message.entries:
-            if not entry.removed:
-                conn.client_ids.add(entry.client_id)
-        if len(conn.client_ids) > self.limits.max_awareness_clients:
-            conn.peer.close(CloseCode.MALFORMED)
-            return
-        self._relay_awareness(self.awareness.apply(message.entries))
+        peer = conn.peer
+        claim = self.awareness.claim(
+            peer,
+            peer.user_id,
+            message.entries,
+            max_owned=self.limits.max_awareness_clients,
+            stamp=lambda entry: with_user_name(entry, peer.username),
+        )
+        self._relay_awareness(claim.accepted)
+        if claim.over_limit:
+            metrics.rejected("awareness_clients")
+            peer.close(CloseCode.MALFORMED)
 
-    def _relay_awareness(self, entries: list[protocol.AwarenessEntry]) -> None:
-        """Send accepted entries to every connection, the sender's included (as y-websocket's
-        server does): a lone client's own renewals are what keep its idle socket alive, since
-        y-websocket reconnects after 30 s without a message."""
-        if not entries:
+    def _relay_awareness(
+        self, entries: list[protocol.AwarenessEntry], *, publish: bool = True
+    ) -> None:
+        """Queue accepted entries for every connection, the sender's included (as
+        y-websocket's server does: a lone client's own renewals are what keep its idle
+        socket alive, since y-websocket reconnects after 30 s without a message), and, when
+        ``publish``, for the other replicas. Sent at most once per ``awareness_tick``."""
+        if not entries or self.dead:
             return
-        frame = protocol.awareness(entries)
-        for conn in list(self.connections.values()):
-            conn.peer.send(frame)
-        if self.fanout is not None:
-            self.fanout.publish_awareness(self.document_id, frame)
+        for entry in entries:
+            self._awareness_out[entry.client_id] = entry
+            if publish and self.fanout is not None:
+                self._awareness_publish[entry.client_id] = entry
+        if self._awareness_timer is None:
+            loop = asyncio.get_running_loop()
+            due = self._awareness_sent_at + self.limits.awareness_tick
+            self._awareness_timer = loop.call_later(
+                max(0.0, due - loop.time()), self._flush_awareness
+            )
+
+    def _flush_awareness(self) -> None:
+        self._awareness_timer = None
+        self._awareness_sent_at = asyncio.get_running_loop().time()
+        out, self._awareness_out = list(self._awareness_out.values()), {}
+        if out:
+            frame = protocol.awareness(out)
+            for conn in list(self.connections.values()):
+                conn.peer.send(frame)
+        published, self._awareness_publish = list(self._awareness_publish.values()), {}
+        if published and self.fanout is not None:
+            users = {
+                entry.client_id: self.awareness.user_of(entry.client_id) for entry in published
+            }
+            self.fanout.publish_awareness(self.document_id, protocol.awareness(published), users)
+
+    def _stop_awareness(self) -> None:
+        if self._awareness_timer is not None:
+            self._awareness_timer.cancel()
+            self._awareness_timer = None
 
     # --- the worker ----------------------------------------------------------------------
 
@@ -392,10 +441,6 @@ class Room:
         if publish and self.fanout is not None:
             self.fanout.publish_update(self.document_id, seq, update)
 
-    def _broadcast(self, plain: bytes, tandem: bytes) -> None:
-        for conn in list(self.connections.values()):
-            conn.peer.send(tandem if conn.tandem else plain)
-
     def observe_head(self, head: int) -> None:
         """The log's head as just read: catch up if another process committed more."""
         if head > self.head and not self.dead:
@@ -438,6 +483,7 @@ class Room:
         """Stop serving: close every connection so clients reconnect and resync."""
         logger.warning("room %s closes all connections (%s)", self.document_id, reason)
         self.dead = True
+        self._stop_awareness()
         for conn in list(self.connections.values()):
             conn.peer.close(code)
         self.connections.clear()

@@ -176,6 +176,7 @@ class RoomRegistry:
         heads = await self.store.heads([room.document_id for room in rooms])
         for room in rooms:
             room.observe_head(heads.get(room.document_id, room.head))
+            room.expire_awareness()
         if self.access is not None:
             users = {room.document_id: room.user_ids for room in rooms if room.connections}
             if users:

@@ -79,6 +79,21 @@ async def scene(server: TandemProcess) -> AsyncIterator[Scene]:
     await sync_to_async(connections.close_all)()
 
 
+# Replicas that notice each other quickly: log checks, presence heartbeats and expiry.
+FAST = {
+    "LOG_CHECK_SECONDS": "0.5",
+    "PRESENCE_TTL_SECONDS": "2",
+    "PRESENCE_HEARTBEAT_SECONDS": "0.5",
+}
+
+
+@pytest.fixture
+def second(scene: Scene, tmp_path: Path) -> Iterator[TandemProcess]:
+    """A second replica sharing the scene's PostgreSQL database and Redis."""
+    with TandemProcess(server_env(**FAST), log_path=tmp_path / "second.log") as process:
+        yield process
+
+
 @pytest.fixture
 def db_call() -> Callable[..., Any]:
     """Run a synchronous ORM function from an async test."""

@@ -70,7 +70,8 @@ async def test_awareness_is_relayed_and_removed_when_its_client_leaves(scene: Sc
     alice = await scene.client(scene.owner)
     bob = await scene.client(scene.viewer)
     await alice.set_awareness(42, 1, {"user": {"name": "Alice"}, "cursor": None})
-    await bob.wait_for(lambda: bob.awareness.get(42, {}).get("user") == {"name": "Alice"})
+    # The name shown is the account's (the owner's username), not the one the client chose.
+    await bob.wait_for(lambda: bob.awareness.get(42, {}).get("user") == {"name": "owner"})
     late = await scene.client(scene.editor)
     await late.wait_for(lambda: 42 in late.awareness)
     await alice.drop()

@@ -18,27 +18,15 @@ from backend.collab import content
 from backend.collab.models import DocumentSnapshot
 from backend.collab.services import document_state
 from backend.documents.models import Document
-from tests.collab.conftest import Scene
+from tests.collab.conftest import FAST, Scene
 from tests.collab.yclient import YClient
 from tests.factories import token_for
 from tests.servers import TandemProcess, free_port, server_env
-
-FAST = {
-    "LOG_CHECK_SECONDS": "0.5",
-    "PRESENCE_TTL_SECONDS": "2",
-    "PRESENCE_HEARTBEAT_SECONDS": "0.5",
-}
 
 
 @pytest.fixture
 def server_overrides() -> dict[str, str]:
     return FAST
-
-
-@pytest.fixture
-def second(scene: Scene, tmp_path: Path) -> Iterator[TandemProcess]:
-    with TandemProcess(server_env(**FAST), log_path=tmp_path / "second.log") as process:
-        yield process
 
 
 def _url(process: TandemProcess, scene: Scene, user: Any) -> str:

@@ -195,6 +195,7 @@ async def test_nothing_undecodable_reaches_real_yjs_clients(scene: Scene) -> Non
         "DOC_ID": str(scene.document.id),
         "TOKEN": scene.url(scene.viewer).split("token=")[1],
         "MARKER": marker,
+        "NAME": scene.owner.username,  # the server shows the account's name
     }
     node = await asyncio.create_subprocess_exec(
         "node", "receive.mjs", cwd=NODE_DIR, env=env, stdout=subprocess.PIPE
@@ -228,7 +229,7 @@ async def test_nothing_undecodable_reaches_real_yjs_clients(scene: Scene) -> Non
     assert (codes, result["errors"]) == (dict.fromkeys(bad, 4400), [])
     assert node.returncode == 0
     names = [s["state"].get("user", {}).get("name") for s in result["states"] if s["state"]]
-    assert marker in names
+    assert scene.owner.username in names
 
 
 async def test_huge_awareness_and_many_client_ids_close_only_the_sender(scene: Scene) -> None:

@@ -1,11 +1,13 @@
 // Two y-websocket WebsocketProviders co-edit the `default` XmlFragment through Tandem.
-// Usage: WS_URL=ws://host/ws/documents DOC_ID=<id> TOKEN_A=<jwt> TOKEN_B=<jwt> node coedit.mjs
+// Usage: WS_URL=ws://host/ws/documents DOC_ID=<id> TOKEN_A=<jwt> TOKEN_B=<jwt>
+//        USER_A=<username> USER_B=<username> node coedit.mjs
+// Each client claims a name of its own; the other must see the account's username instead.
 // Prints one JSON line with what each client ended up with, then exits (1 on timeout).
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 
-const { WS_URL, DOC_ID, TOKEN_A, TOKEN_B } = process.env
+const { WS_URL, DOC_ID, TOKEN_A, TOKEN_B, USER_A, USER_B } = process.env
 const deadline = setTimeout(() => { console.error('timed out'); process.exit(1) }, 20000)
 
 function open (token, name) {
@@ -35,7 +37,7 @@ b.body.insert(b.body.length, [paragraph('from node B')])
 const names = (side) => [...side.provider.awareness.getStates().values()].map((s) => s.user?.name)
 await until(() => a.body.length === 2 && b.body.length === 2 &&
   a.body.toString() === b.body.toString() &&
-  names(a).includes('Node B') && names(b).includes('Node A'))
+  names(a).includes(USER_B) && names(b).includes(USER_A))
 console.log(JSON.stringify({
   a: a.body.toString(), b: b.body.toString(), seenByA: names(a), seenByB: names(b)
 }))

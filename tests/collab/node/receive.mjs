@@ -1,13 +1,14 @@
 // A real y-websocket client on the receiving end of whatever other clients send.
-// Usage: WS_URL=ws://host/ws/documents DOC_ID=<id> TOKEN=<jwt> MARKER=<text> node receive.mjs
-// Prints "ready" once synced; then waits until the awareness state {user: {name: MARKER}} and a
-// paragraph with the text MARKER arrived, and prints one JSON line: every error the provider
+// Usage: WS_URL=ws://host/ws/documents DOC_ID=<id> TOKEN=<jwt> MARKER=<text> [NAME=<name>] node receive.mjs
+// Prints "ready" once synced; then waits until an awareness state {user: {name: NAME}} (NAME
+// defaults to MARKER) and a paragraph with the text MARKER arrived, and prints one JSON line: every error the provider
 // raised while decoding what it received, the awareness states and the document text.
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 
 const { WS_URL, DOC_ID, TOKEN, MARKER } = process.env
+const NAME = process.env.NAME ?? MARKER
 const errors = []
 process.on('uncaughtException', (error) => errors.push(String(error && error.stack || error)))
 const deadline = setTimeout(() => { finish(1) }, 30000)
@@ -31,6 +32,6 @@ function finish (code) {
 }
 
 const timer = setInterval(() => {
-  const seen = states().some(({ state }) => state && state.user && state.user.name === MARKER)
+  const seen = states().some(({ state }) => state && state.user && state.user.name === NAME)
   if (seen && body.toString().includes(MARKER)) { clearInterval(timer); finish(0) }
 }, 20)
