@@ -3,7 +3,8 @@
 ``make bench`` runs this with the project's virtualenv (``make bench BENCH_QUICK=1`` for a
 short pass). It starts the servers (Tandem single process, Tandem with two replicas, the
 y-websocket reference server, Hocuspocus, pycrdt-websocket and the bare relay), drives them
-with ``bench/load.mjs``, samples each server's CPU time and RSS from ``/proc``, prints a
+with ``bench/load.mjs`` (and with real editors, ``bench/providers.mjs``, in the big-room and
+big-document workloads), samples each server's CPU time and RSS from ``/proc``, prints a
 table and writes ``bench/results/latest.json``. See docs/performance.md.
 """
 
@@ -13,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import queue
 import signal
 import socket
 import statistics
@@ -60,6 +62,9 @@ TANDEM_ENV = {
     "WS_MAX_MESSAGES_PER_SECOND": "1000000",
     "ROOM_IDLE_SECONDS": "1",
     "LOG_LEVEL": "WARNING",
+    # The big-document workload pastes 20 MB in one message (the default was 1 MiB until
+    # issue 13); set here so the bench runs the same before and after that change.
+    "WS_MAX_MESSAGE_BYTES": str(32 * 1024 * 1024),
 }
 
 
@@ -516,7 +521,15 @@ class Plan:
     cold_nosnap_sizes: list[int]
     catchup_updates: int
     catchup_rate: float
+    bigroom_sizes: list[int]
+    bigroom_seconds: float
+    bigdoc_size: int
+    bigdoc_runs: int
     catchup_replicas: bool = True
+    bigroom_rate: float = 10
+    bigroom_warmup: float = 3
+    bigroom_drain: float = 3
+    bigroom_per_process: int = 125  # editors per load process, at least two processes
 
 
 FULL = Plan(
@@ -529,6 +542,8 @@ FULL = Plan(
     idle_connections=10000, idle_docs=100,
     cold_sizes=[1000, 100_000, 1_000_000], cold_nosnap_sizes=[1000, 100_000],
     catchup_updates=10_000, catchup_rate=4000, catchup_replicas=False,
+    bigroom_sizes=[100, 500], bigroom_seconds=20,
+    bigdoc_size=20_000_000, bigdoc_runs=3,
 )
 QUICK = Plan(
     runs=1, fanout_docs=10, fanout_readers=9, fanout_rate=10, fanout_seconds=4,
@@ -539,6 +554,8 @@ QUICK = Plan(
     idle_connections=300, idle_docs=10,
     cold_sizes=[1000, 100_000], cold_nosnap_sizes=[1000],
     catchup_updates=1000, catchup_rate=1000,
+    bigroom_sizes=[100], bigroom_seconds=8,
+    bigdoc_size=2_000_000, bigdoc_runs=1,
 )
 
 
@@ -786,6 +803,270 @@ def workload_cold(server: Server, plan: Plan) -> dict[str, Any]:
     return out
 
 
+# ---- real editors: the big room and the big document (bench/providers.mjs) ----------------
+
+BIG_SERVERS = {"tandem", "tandem-2r", "y-websocket", "hocuspocus"}
+
+
+class Providers:
+    """One bench/providers.mjs process: its JSON events in a queue, commands on its stdin."""
+
+    def __init__(self, server: Server, config: dict[str, Any], base: str) -> None:
+        config = {**config, "style": server.style, "base": base}
+        if server.style == "tandem":
+            config["token"] = TOKENS[server.name]
+        self.proc = subprocess.Popen(
+            [NODE_BIN, "bench/providers.mjs", json.dumps(config)], cwd=ROOT, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.events.put(json.loads(line))
+        self.events.put({"event": "exit"})
+
+    def next(self, want: str, timeout: float) -> dict[str, Any]:
+        """The next event named ``want``; raises on an error, an exit or the timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                event = self.events.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise RuntimeError(f"no {want!r} from providers.mjs in {timeout:.0f} s") from None
+            if event["event"] == want:
+                return event
+            if event["event"] in ("error", "exit"):
+                exited = event["event"] == "exit" and self.proc.stderr is not None
+                stderr = self.proc.stderr.read() if exited and self.proc.stderr else ""
+                message = event.get("message", "exited")
+                raise RuntimeError(f"providers.mjs: {message} {stderr[-2000:]}")
+
+    def command(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def tandem_metric(server: Server, name: str) -> float:
+    """A counter or gauge summed over Tandem's processes, from ``/metrics`` (0 if absent)."""
+    total = 0.0
+    for port in server.ports:
+        url = f"http://127.0.0.1:{port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(name) and not line.startswith("#"):
+                    total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+def cpu_of(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+def tandem_bytes(server: Server) -> list[float]:
+    if server.style != "tandem":
+        return [0.0, 0.0]
+    return [tandem_metric(server, f"tandem_bytes_{d}_total") for d in ("received", "sent")]
+
+
+def bigroom_run(server: Server, plan: Plan, size: int, processes: int) -> dict[str, Any]:
+    """``size`` real editors in one document over ``processes`` load processes: the writer's
+    delivery latency and losses, server and client CPU, frames by type counted at the clients."""
+    if server.ensure_running():
+        CRASHES.setdefault(server.name, []).append("bigroom")
+    [doc] = docs_for(server, 1, f"bigroom{size}")
+    cuts = [size * k // processes for k in range(processes + 1)]
+    procs: list[Providers] = []
+    measured: dict[str, Any] = {}
+    try:
+        for k in range(processes):
+            config = {"workload": "bigroom", "doc": doc, "from": cuts[k], "to": cuts[k + 1],
+                      "rate": plan.bigroom_rate}
+            procs.append(Providers(server, config, server.bases[k % len(server.bases)]))
+        synced = [p.next("synced", 300) for p in procs]
+        clients = [p.proc.pid for p in procs]
+        with Sampler(server.pids) as sampler:
+            for p in procs:
+                p.command(f"start {plan.bigroom_warmup} {plan.bigroom_seconds} "
+                          f"{plan.bigroom_drain}")
+            time.sleep(plan.bigroom_warmup)
+            db0 = {pid: cpu_seconds(pid) for pid in (postgres_backends() if server.durable else [])}
+            cpu0, client0, bytes0 = cpu_of(server.pids), cpu_of(clients), tandem_bytes(server)
+            t0 = time.monotonic()
+            time.sleep(plan.bigroom_seconds)
+            window = time.monotonic() - t0
+            measured = {
+                "server_cpu_s": cpu_of(server.pids) - cpu0,
+                "client_cpu_s": cpu_of(clients) - client0,
+                "db_cpu_s": sum(max(0.0, cpu_seconds(pid) - t) for pid, t in db0.items()
+                                if Path(f"/proc/{pid}").exists()) if server.durable else None,
+                "window_s": window,
+            }
+            if server.style == "tandem":
+                bytes1 = tandem_bytes(server)
+                measured["tandem_metrics_mib_per_s"] = {
+                    "received": (bytes1[0] - bytes0[0]) / window / 2**20,
+                    "sent": (bytes1[1] - bytes0[1]) / window / 2**20,
+                }
+            timeout = plan.bigroom_seconds + plan.bigroom_drain + 300
+            results = [p.next("result", timeout) for p in procs]
+    finally:
+        for p in procs:
+            p.stop()
+    out = bigroom_summary(results, measured)
+    out.update({
+        "providers": size,
+        "load_processes": processes,
+        "connect_seconds": max(s["seconds"] for s in synced),
+        "all_synced": all(s["all"] for s in synced),
+        "peak_rss_mib": sampler.peak / 2**20,
+        "settle_s": settle(server),
+        "processes": results,
+    })
+    return out
+
+
+def bigroom_summary(results: list[dict[str, Any]], measured: dict[str, Any]) -> dict[str, Any]:
+    """One big-room run from its load processes' results and the server's CPU window."""
+    sent = sum(r["sent"] for r in results)
+    readers = sum(r["readers"] for r in results)
+    lat = [v for r in results for v in r.pop("latency_ms")]
+    received = sum(r["received"] for r in results)
+    seconds = statistics.mean(r["window_s"] for r in results)
+
+    def per_s(key: str, kind: str | None = None) -> float:
+        """Summed over the processes, per second; ``kind`` picks a message type."""
+        values = [r[key] if kind is None else r[key].get(kind, 0) for r in results]
+        return sum(sum(v.values()) if isinstance(v, dict) else v for v in values) / seconds
+
+    window = measured["window_s"]
+    return {
+        "writer_updates": sent,
+        "readers": readers,
+        "expected": sent * readers,
+        "received": received,
+        "lost": max(0, sent * readers - received),
+        "converged_readers": sum(1 for r in results for m in r["markers_in_docs"] if m == sent),
+        "latency_ms": {"p50": percentile(lat, 0.5), "p99": percentile(lat, 0.99),
+                       "max": max(lat) if lat else None},
+        # Counted at the clients: what the providers sent is what the server received.
+        "server_received_awareness_frames_per_s": per_s("frames_sent", "awareness"),
+        "server_sent_awareness_frames_per_s": per_s("frames_received", "awareness"),
+        "server_received_awareness_entries_per_s": per_s("awareness_entries_sent"),
+        "server_sent_awareness_entries_per_s": per_s("awareness_entries_received"),
+        "server_received_frames_per_s": per_s("frames_sent"),
+        "server_sent_frames_per_s": per_s("frames_received"),
+        "server_sent_mib_per_s": per_s("bytes_received") / 2**20,
+        **measured,
+        "server_cores": measured["server_cpu_s"] / window,
+        "client_cores": measured["client_cpu_s"] / window,
+        "client_event_loop_delay_p99_ms": max(r["event_loop_delay_ms"]["p99"] for r in results),
+        "client_event_loop_delay_max_ms": max(r["event_loop_delay_ms"]["max"] for r in results),
+        "closes_during_window": sum(r["closes_during_window"] for r in results),
+        "close_codes": sorted({c for r in results for c in r["close_codes"]}),
+    }
+
+
+def workload_bigroom(servers: list[Server], plan: Plan) -> dict[str, Any]:
+    """One document, real editors with awareness, cursors moving once a second, one writer."""
+    out: dict[str, Any] = {}
+    for size in plan.bigroom_sizes:
+        processes = max(2, -(-size // plan.bigroom_per_process))
+        for server in [s for s in servers if s.name in BIG_SERVERS]:
+            key = f"{server.name} {size}"
+            load = os.getloadavg()[0]
+            try:
+                row = bigroom_run(server, plan, size, processes)
+            except RuntimeError as exc:
+                log(f"big room {key} failed: {exc}")
+                out[key] = {"providers": size, "error": str(exc)}
+                settle(server)
+                continue
+            row["loadavg_1min_before"] = load
+            out[key] = row
+            lat = row["latency_ms"]
+            log(f"big room {key}: p50 {fmt(lat['p50'], 2)} p99 {fmt(lat['p99'], 2)} ms, "
+                f"lost {row['lost']} of {row['expected']}, server {row['server_cores']:.2f} cores, "
+                f"clients {row['client_cores']:.2f} cores, awareness in/out "
+                f"{row['server_received_awareness_frames_per_s']:.0f}/"
+                f"{row['server_sent_awareness_frames_per_s']:.0f} frames/s, "
+                f"closes {row['closes_during_window']}")
+            time.sleep(2)
+    return out
+
+
+def wait_unloaded(server: Server, timeout: float = 60) -> float:
+    """Wait until Tandem holds no room (``tandem_rooms_open`` is 0); the seconds waited."""
+    t0 = time.monotonic()
+    time.sleep(1.5)  # ROOM_IDLE_SECONDS=1
+    while tandem_metric(server, "tandem_rooms_open") > 0 and time.monotonic() - t0 < timeout:
+        time.sleep(0.2)
+    settle(server)
+    return time.monotonic() - t0
+
+
+def workload_bigdoc(servers: list[Server], plan: Plan) -> dict[str, Any]:
+    """A writer pastes ``bigdoc_size`` characters in one message; fresh editors then make their
+    first sync with the document loaded, and for Tandem also after the room has unloaded
+    (a cold load from PostgreSQL)."""
+    out: dict[str, Any] = {}
+    for server in [s for s in servers if s.name in BIG_SERVERS]:
+        if server.ensure_running():
+            CRASHES.setdefault(server.name, []).append("bigdoc")
+        [doc] = docs_for(server, 1, "bigdoc")
+        cold = server.durable
+        providers = Providers(server, {"workload": "bigdoc", "doc": doc, "size": plan.bigdoc_size,
+                                       "runs": plan.bigdoc_runs, "cold": cold}, server.bases[0])
+        waits = []
+        try:
+            with Sampler(server.pids) as sampler:
+                cpu0 = sum(cpu_seconds(pid) for pid in server.pids)
+                pasted = providers.next("pasted", 400)
+                for _ in range(plan.bigdoc_runs if cold else 0):
+                    providers.next("unload", 900)
+                    waits.append(wait_unloaded(server))
+                    providers.command("go")
+                result = providers.next("result", 900)
+                cpu = sum(cpu_seconds(pid) for pid in server.pids) - cpu0
+        except RuntimeError as exc:
+            log(f"big document {server.name} failed: {exc}")
+            out[server.name] = {"error": str(exc)}
+            providers.stop()
+            settle(server)
+            continue
+        providers.stop()
+        result.pop("event", None)
+        result.update({
+            "paste_event": pasted, "unload_waits_s": waits, "server_cpu_s": cpu,
+            "peak_rss_mib": sampler.peak / 2**20,
+            "warm_ms": median([r["ms"] for r in result["warm"]]),
+            "cold_ms": median([r["ms"] for r in result["cold"]]) if result["cold"] else None,
+            "all_complete": all(r["ok"] for r in result["warm"] + result["cold"]),
+        })
+        out[server.name] = result
+        log(f"big document {server.name}: paste delivered in "
+            f"{result['paste_delivered_ms']:.0f} ms, first sync {fmt(result['warm_ms'], 0)} ms "
+            f"loaded, {fmt(result['cold_ms'], 0)} ms cold, "
+            f"peak RSS {result['peak_rss_mib']:.0f} MiB")
+        settle(server)
+    return out
+
+
 # ---- report -------------------------------------------------------------------------------
 
 
@@ -868,7 +1149,59 @@ def report(data: dict[str, Any], servers: list[Server]) -> str:
                 continue
             lines.append(f"| {labels.get(base, base)} {variant} | {fmt(row['catchup_ms'])} "
                          f"| {fmt(row['bytes'], 0)} | {row['converged']} | {fmt(row['accepted_per_s'], 0)} |")
+    if "bigroom" in w:
+        lines.extend(report_bigroom(w["bigroom"], labels, p))
+    if "bigdoc" in w:
+        lines.extend(report_bigdoc(w["bigdoc"], labels, p))
     return "\n".join(lines)
+
+
+def report_bigroom(rows: dict[str, Any], labels: dict[str, str], p: dict[str, Any]) -> list[str]:
+    lines = [
+        f"\nBig room: 1 document, real editors with awareness (cursors moving once a second), "
+        f"1 writer at {p['bigroom_rate']:g} updates/s, {p['bigroom_seconds']:g} s; awareness "
+        "frames (entries) per second counted at the clients",
+        "| server | editors | p50 ms | p99 ms | lost | server cores | client cores "
+        "| awareness in /s | awareness out /s | closes | connect s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, row in rows.items():
+        name, _, size = key.rpartition(" ")
+        label = labels.get(name, name)
+        if "error" in row:
+            why = row["error"].splitlines()[0][:160]
+            lines.append(f"| {label} | {size} | failed: {why} | | | | | | | | |")
+            continue
+        lat = row["latency_ms"]
+        received = (f"{row['server_received_awareness_frames_per_s']:.0f} "
+                    f"({row['server_received_awareness_entries_per_s']:.0f})")
+        sent = (f"{row['server_sent_awareness_frames_per_s']:.0f} "
+                f"({row['server_sent_awareness_entries_per_s']:.0f})")
+        lines.append(
+            f"| {label} | {size} | {fmt(lat['p50'], 2)} | {fmt(lat['p99'], 2)} "
+            f"| {row['lost']} | {fmt(row['server_cores'], 2)} | {fmt(row['client_cores'], 2)} "
+            f"| {received} | {sent} | {row['closes_during_window']} "
+            f"| {fmt(row['connect_seconds'])} |"
+        )
+    return lines
+
+
+def report_bigdoc(rows: dict[str, Any], labels: dict[str, str], p: dict[str, Any]) -> list[str]:
+    lines = [
+        f"\nBig document: {p['bigdoc_size']:,} characters pasted in one message; a fresh "
+        f"editor's first sync, median of {p['bigdoc_runs']}",
+        "| server | paste delivered ms | first sync ms (loaded) | first sync ms (cold) "
+        "| peak RSS MiB |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        label = labels.get(name, name)
+        if "error" in row:
+            lines.append(f"| {label} | failed: {row['error'].splitlines()[0][:160]} | | | |")
+            continue
+        lines.append(f"| {label} | {fmt(row['paste_delivered_ms'], 0)} | {fmt(row['warm_ms'], 0)} "
+                     f"| {fmt(row['cold_ms'], 0)} | {fmt(row['peak_rss_mib'], 0)} |")
+    return lines
 
 
 # ---- main ---------------------------------------------------------------------------------
@@ -899,7 +1232,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-ALL_WORKLOADS = ["idle", "cold", "fanout", "audience", "saturation", "catchup"]  # and "profile"
+ALL_WORKLOADS = ["idle", "cold", "fanout", "audience", "saturation", "catchup", "bigroom",
+                 "bigdoc"]  # and "profile"
 
 
 def main() -> None:
@@ -908,10 +1242,13 @@ def main() -> None:
     parser.add_argument("--servers", help="comma-separated subset of server names")
     parser.add_argument("--workloads", help=f"comma-separated subset of {','.join(ALL_WORKLOADS)}")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
+    parser.add_argument("--bigroom-sizes", help="comma-separated editors per big room (100,500)")
     parser.add_argument("--profile-docs", type=int, default=10,
                         help="documents in the profiled fan-out (workload 'profile', not run by default)")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
+    if args.bigroom_sizes:
+        plan.bigroom_sizes = [int(n) for n in args.bigroom_sizes.split(",")]
     selected = set(args.servers.split(",")) if args.servers else None
     workloads = args.workloads.split(",") if args.workloads else ALL_WORKLOADS
     started = time.monotonic()
@@ -934,7 +1271,9 @@ def main() -> None:
         "plan": plan.__dict__,
         "servers": {s.name: s.label for s in servers},
         "clients": "light protocol-level clients in one Node process (load.mjs) that count and "
-                   "time frames; writers are real Y.Docs; catch-up uses a full Y.Doc client",
+                   "time frames; writers are real Y.Docs; catch-up uses a full Y.Doc client; "
+                   "bigroom and bigdoc use real editors (providers.mjs: y-websocket 3.1's "
+                   "WebsocketProvider, @hocuspocus/provider 3.4.4 for Hocuspocus), awareness on",
         "workloads": {},
     }
     with running(servers):
@@ -955,6 +1294,8 @@ def main() -> None:
             ("audience", lambda: workload_audience(servers, plan)),
             ("saturation", lambda: workload_saturation(servers, plan)),
             ("catchup", lambda: workload_catchup(servers, plan)),
+            ("bigroom", lambda: workload_bigroom(servers, plan)),
+            ("bigdoc", lambda: workload_bigdoc(servers, plan)),
             ("profile", lambda: {s.name: workload_profile(s, plan, args.profile_docs, 15)
                                  for s in servers if s.style == "tandem"}),
         ]
