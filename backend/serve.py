@@ -98,7 +98,7 @@ def main() -> None:
     SERVERS[name](
         os.environ.get("HOST", "127.0.0.1"),
         int(os.environ.get("PORT", "8000")),
-        int(os.environ.get("WS_MAX_MESSAGE_BYTES", str(1024 * 1024))),
+        int(os.environ.get("WS_MAX_MESSAGE_BYTES", str(32 * 1024 * 1024))),
         int(os.environ.get("GRACEFUL_SHUTDOWN_SECONDS", "20")),
     )
 

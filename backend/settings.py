@@ -125,7 +125,10 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # Real-time collaboration (backend/collab); see docs/protocol.md.
-WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=1024 * 1024)
+# A megabyte paste or a long offline stretch is one message: 32 MiB, as large as what a
+# document may grow by at once; DOCUMENT_MAX_BYTES caps a document's stored size.
+WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=32 * 1024 * 1024)
+DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=128 * 1024 * 1024)
 WS_MAX_MESSAGES_PER_SECOND = env.float("WS_MAX_MESSAGES_PER_SECOND", default=200)
 WS_MAX_CONNECTIONS_PER_USER = env.int("WS_MAX_CONNECTIONS_PER_USER", default=50)
 WS_MAX_QUEUED_BYTES = env.int("WS_MAX_QUEUED_BYTES", default=16 * 1024 * 1024)

@@ -18,6 +18,7 @@ class CloseCode(IntEnum):
     FORBIDDEN = 4403
     NOT_FOUND = 4404
     TOO_SLOW = 4408
+    TOO_LARGE_TO_SAVE = 4413
     TOO_MANY = 4429
 
 

@@ -20,6 +20,10 @@ from backend.collab import metrics
 
 logger = logging.getLogger(__name__)
 
+# Larger updates cross replicas as a head hint: the others read them from PostgreSQL rather
+# than through Redis, once per replica.
+MAX_INLINE_UPDATE = 256 * 1024
+
 
 class RoomUpdateMessage(TypedDict):
     """``room.update`` -> handled by rooms as ``remote_update``."""
@@ -27,7 +31,7 @@ class RoomUpdateMessage(TypedDict):
     type: Literal["room.update"]
     document: str
     seq: int
-    update: bytes
+    update: bytes | None  # None: too large to carry, read it from the log
     origin: str
     committed_at: float  # epoch seconds, for the delivery latency metric
 
@@ -39,7 +43,7 @@ def update_message(
         "type": "room.update",
         "document": str(document_id),
         "seq": seq,
-        "update": update,
+        "update": update if len(update) <= MAX_INLINE_UPDATE else None,
         "origin": origin,
         "committed_at": time.time(),
     }

@@ -79,6 +79,9 @@ class RoomLimits:
     # Parts of clients' updates that may wait for updates the room has not received (a
     # reconnect's sync step 2 can, briefly); beyond, such an update is refused with 4429.
     max_waiting: int = 256  # ROOM_MAX_WAITING_UPDATES
+    # A document's stored size (its latest snapshot and the updates after it); an update
+    # that would pass it is refused with 4413 and not stored.
+    max_document_bytes: int = 128 * 1024 * 1024  # DOCUMENT_MAX_BYTES
 
 
 @dataclass
@@ -128,6 +131,7 @@ class Room:
         self.doc: Doc[Any] = Doc()
         self.head = 0
         self.snapshot_seq = 0
+        self.stored_bytes = 0  # the snapshot and the updates after it
         self.connections: dict[Peer, Connection] = {}
         self.awareness = AwarenessStates()
         self.dead = False
@@ -145,6 +149,7 @@ class Room:
         log = await self.store.load(self.document_id)
         self.doc, self._waiting = doc_from_log(log)
         self.head, self.snapshot_seq = log.head, log.snapshot_seq
+        self.stored_bytes = len(log.snapshot or b"") + sum(len(r.update) for r in log.updates)
         self._worker = asyncio.create_task(self._work(), name=f"room {self.document_id}")
 
     async def flush(self) -> None:
@@ -385,10 +390,21 @@ class Room:
 
     def _apply_client_update(self, write: _Write) -> bool | None:
         """True: applied; False: changed nothing; None: rejected (the peer is closed)."""
+        if self.stored_bytes + len(write.update) > self.limits.max_document_bytes:
+            logger.info(
+                "refused a %d-byte update to %s: the document would pass DOCUMENT_MAX_BYTES",
+                len(write.update),
+                self.document_id,
+            )
+            metrics.rejected("document_too_large")
+            write.conn.peer.close(CloseCode.TOO_LARGE_TO_SAVE)
+            return None
         try:
             store, self._waiting = integrate(
                 self.doc, write.update, self._waiting, max_waiting=self.limits.max_waiting
             )
+            if store:
+                self.stored_bytes += len(write.update)
             return store
         except TooMuchWaiting as exc:
             logger.info("rejected an update to %s: %s", self.document_id, exc)
@@ -423,6 +439,7 @@ class Room:
     def _apply_committed(self, row: StoredUpdate) -> None:
         _, self._waiting = integrate_committed(self.doc, row.update, self._waiting)
         self.head = row.seq
+        self.stored_bytes += len(row.update)
         self._deliver(row.seq, row.update, sender=None, publish=False)
 
     def _deliver(
@@ -451,6 +468,7 @@ class Room:
         state = snapshot_state(self.doc, self._waiting)
         await self.store.save_snapshot(self.document_id, seq, state)
         self.snapshot_seq = seq
+        self.stored_bytes = len(state)
 
     def _greet(self, conn: Connection) -> None:
         if conn.peer not in self.connections:

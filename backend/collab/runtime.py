@@ -78,6 +78,7 @@ async def _create() -> Runtime:
             snapshot_every=settings.SNAPSHOT_EVERY,
             max_awareness_state=settings.WS_MAX_AWARENESS_BYTES,
             max_waiting=settings.ROOM_MAX_WAITING_UPDATES,
+            max_document_bytes=settings.DOCUMENT_MAX_BYTES,
         ),
         idle_seconds=settings.ROOM_IDLE_SECONDS,
         check_seconds=settings.LOG_CHECK_SECONDS,
