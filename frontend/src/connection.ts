@@ -1,6 +1,7 @@
 /**
  * One document's live connection: y-websocket's provider, plus Tandem's extension for
- * "Saved", token refresh on close code 4401, and the close codes that mean "stop".
+ * "Saved", token refresh on close code 4401, and the close codes that mean "stop" (1009 and
+ * 4413 refuse a change as too large: the local document keeps it, nothing is resent).
  */
 
 import * as decoding from 'lib0/decoding'
@@ -10,10 +11,10 @@ import { WebsocketProvider } from 'y-websocket'
 
 import { accessToken, onSessionChange, refreshNow } from './session'
 import { MESSAGE_TANDEM, readTandemFrame, SaveTracker } from './tandem'
-import type { Link, StatusFacts } from './status'
+import { DOCUMENT_TOO_LARGE, MESSAGE_TOO_BIG, tooLargeFrom, type Link, type StatusFacts, type TooLarge } from './status'
 
 /** Close codes after which reconnecting cannot help (docs/protocol.md). */
-const FINAL_CLOSE = new Set([1009, 4400, 4403, 4404])
+const FINAL_CLOSE = new Set([MESSAGE_TOO_BIG, DOCUMENT_TOO_LARGE, 4400, 4403, 4404])
 const UNAUTHENTICATED = 4401
 /**
  * y-websocket drops a connection that received nothing for 30 s. Alone in a quiet document
@@ -33,6 +34,7 @@ export class DocumentConnection {
   readonly provider: WebsocketProvider
   readonly tracker = new SaveTracker()
   private link: Link = 'connecting'
+  private tooLarge: TooLarge | null = null
   private everConnected = false
   private readOnly = false
   private stopSession: () => void
@@ -91,7 +93,7 @@ export class DocumentConnection {
     this.provider.on('status', ({ status }) => {
       if (status === 'connected') this.everConnected = true
       else if (status === 'disconnected') tracker.closed()
-      if (this.link !== 'denied' && this.link !== 'signed-out') this.link = status === 'disconnected' ? 'disconnected' : status
+      if (!this.stopped) this.link = status === 'disconnected' ? 'disconnected' : status
       this.emit()
     })
     this.provider.on('sync', () => this.emit())
@@ -99,7 +101,7 @@ export class DocumentConnection {
       tracker.closed()
       this.emit()
     })
-    this.provider.on('closed', ({ code }) => void this.onFinalClose(code))
+    this.provider.on('closed', ({ code, reason }) => void this.onFinalClose(code, reason))
     // New tokens (refreshed before expiry) are used by the next connection.
     this.stopSession = onSessionChange((session) => {
       if (session) this.provider.params = { ...this.provider.params, token: session.access }
@@ -115,18 +117,26 @@ export class DocumentConnection {
   // The browser knows the network is gone before a socket notices: stop waiting on it, and
   // come back as soon as the network does (edits made meanwhile merge through sync).
   private onOffline = (): void => {
-    if (this.link === 'denied' || this.link === 'signed-out') return
+    if (this.stopped) return
     this.provider.disconnect()
     this.emit()
   }
 
   private onOnline = (): void => {
-    if (this.link === 'denied' || this.link === 'signed-out') return
+    if (this.stopped) return
     void this.reconnect()
   }
 
-  private async onFinalClose(code: number): Promise<void> {
-    if (code === UNAUTHENTICATED) {
+  /** Access ended, or the server refused a change as too large: resending cannot help. */
+  private get stopped(): boolean {
+    return this.link === 'denied' || this.link === 'signed-out' || this.tooLarge !== null
+  }
+
+  private async onFinalClose(code: number, reason: string): Promise<void> {
+    const tooLarge = tooLargeFrom(code, reason)
+    if (tooLarge) {
+      this.tooLarge = tooLarge // the link stays 'disconnected'; the doc keeps the change
+    } else if (code === UNAUTHENTICATED) {
       const session = await refreshNow()
       if (session) {
         this.provider.params = { ...this.provider.params, token: session.access }
@@ -144,6 +154,7 @@ export class DocumentConnection {
 
   /** Drop the socket and open a new one (the server re-reads the role on connect). */
   async reconnect(): Promise<void> {
+    if (this.stopped) return
     const token = await accessToken()
     if (token) this.provider.params = { ...this.provider.params, token }
     this.provider.disconnect()
@@ -172,6 +183,7 @@ export class DocumentConnection {
       supported: this.tracker.supported,
       pending: this.tracker.pending,
       unsent: this.tracker.unsent,
+      tooLarge: this.tooLarge,
     }
   }
 

@@ -88,7 +88,13 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
     if (!ended && (facts.link === 'denied' || facts.link === 'signed-out')) {
       // Access revoked, document deleted or session over: keep the text on screen, stop editing.
       ended = true
-      lockEditor(view.detail)
+      lockEditor(view.detail, h('a', { href: '/', 'data-link': true }, 'Back to your documents'))
+    } else if (!ended && facts.tooLarge) {
+      // The server refused a change as too large: the text stays here to be copied, unsaved.
+      ended = true
+      lockEditor(view.detail,
+        h('button', { type: 'button', class: 'button', onclick: () => void copyText() }, 'Copy the text'),
+        h('button', { type: 'button', class: 'button', onclick: () => location.reload() }, 'Reload'))
     }
     if (group(view.state) !== announced) {
       if (announced !== 'connecting' || group(view.state) !== 'live') announcer.textContent = `${view.label}. ${view.detail}`
@@ -164,7 +170,7 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
 
   const tools = toolbar(editor, editLink)
   const endedBanner = h('p', { class: 'banner ended', role: 'alert', hidden: true })
-  const lockEditor = (message: string): void => {
+  const lockEditor = (message: string, ...actions: HTMLElement[]): void => {
     editor.setEditable(false)
     tools.element.hidden = true
     banner.hidden = true
@@ -173,7 +179,20 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
     badgeSlot.hidden = true
     if (history.isOpen) history.close()
     endedBanner.hidden = false
-    replaceChildren(endedBanner, icon(ICONS.lock), h('span', {}, message, ' '), h('a', { href: '/', 'data-link': true }, 'Back to your documents'))
+    replaceChildren(endedBanner, icon(ICONS.lock), h('span', {}, message, ' '), h('span', { class: 'banner-actions' }, actions))
+  }
+  // Both kinds, so a paste back into an editor keeps the headings and lists.
+  const copyText = async (): Promise<void> => {
+    try {
+      await navigator.clipboard.write([new ClipboardItem({
+        'text/html': new Blob([editor.getHTML()], { type: 'text/html' }),
+        'text/plain': new Blob([editor.getText({ blockSeparator: '\n\n' })], { type: 'text/plain' }),
+      })])
+      toast('Copied. Paste it somewhere safe before you reload.')
+    } catch {
+      window.getSelection()?.selectAllChildren(editor.view.dom)
+      toast('The text is selected: press Ctrl+C (⌘C on a Mac) to copy it.')
+    }
   }
   const presence = presenceBar(connection.provider.awareness)
 
