@@ -193,6 +193,11 @@ class AwarenessStates:
     def owned_by(self, owner: object) -> set[int]:
         return set(self._owned.get(owner, ()))
 
+    def state_json(self, client_id: int) -> str | None:
+        """The state held for a client id, as its JSON text (``None`` when none is held)."""
+        held = self._held.get(client_id)
+        return held.entry.state_json if held is not None else None
+
     def user_of(self, client_id: int) -> int | None:
         held = self._held.get(client_id)
         return held.user_id if held is not None else None

@@ -10,6 +10,7 @@ which refuses truncated, overlong and trailing bytes. See docs/protocol.md.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -130,15 +131,24 @@ class Hello:
 Message = SyncStep1 | SyncUpdate | AwarenessUpdate | QueryAwareness | Hello
 
 
-def parse(frame: bytes, *, max_awareness_state: int) -> Message:
-    """Decode one client frame completely or raise ``MalformedMessage``."""
+def parse(
+    frame: bytes,
+    *,
+    max_awareness_state: int,
+    known_state: Callable[[int], str | None] = lambda client_id: None,
+) -> Message:
+    """Decode one client frame completely or raise ``MalformedMessage``.
+
+    ``known_state`` gives the awareness state already held (and checked) for a client id:
+    an entry carrying exactly that text is not parsed as JSON again. Standard clients echo
+    every state they hear, so most awareness entries a server receives are such echoes."""
     reader = Reader(frame)
     kind = reader.var_uint()
     message: Message
     if kind == MessageType.SYNC:
         message = _parse_sync(reader)
     elif kind == MessageType.AWARENESS:
-        message = _parse_awareness(Reader(reader.var_bytes()), max_awareness_state)
+        message = _parse_awareness(Reader(reader.var_bytes()), max_awareness_state, known_state)
     elif kind == MessageType.QUERY_AWARENESS:
         message = QueryAwareness()
     elif kind == MessageType.TANDEM:
@@ -174,12 +184,17 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def _parse_awareness(reader: Reader, max_state: int) -> AwarenessUpdate:
+def _parse_awareness(
+    reader: Reader, max_state: int, known_state: Callable[[int], str | None]
+) -> AwarenessUpdate:
     entries = []
     for _ in range(reader.var_uint()):
         client_id, clock, state = reader.var_uint(), reader.var_uint(), reader.var_string()
         if len(state) > max_state:
             raise MalformedMessage(f"awareness state over {max_state} bytes")
+        if state == known_state(client_id):
+            entries.append(AwarenessEntry(client_id=client_id, clock=clock, state_json=state))
+            continue
         # Relayed as sent, so it must be what JavaScript's JSON.parse accepts: not empty
         # (y-protocols removes a state with "null") and no NaN or Infinity, which Python's
         # json takes but every browser client would throw on.

@@ -73,7 +73,8 @@ class RoomLimits:
     max_awareness_clients: int = 8  # client ids one connection may own
     # Awareness is relayed at most once per tick, coalesced (the latest entry per client):
     # every frame a standard client hears it echoes back, so a room of N people moving
-    # cursors would otherwise send the server N echoes per cursor move.
+    # cursors would otherwise send the server N echoes per cursor move. The tick grows
+    # past 100 connections (see Room.awareness_tick).
     awareness_tick: float = 0.05
     max_batch: int = 256
     # Parts of clients' updates that may wait for updates the room has not received (a
@@ -188,7 +189,11 @@ class Room:
         if conn is None or self.dead:
             return
         try:
-            message = protocol.parse(frame, max_awareness_state=self.limits.max_awareness_state)
+            message = protocol.parse(
+                frame,
+                max_awareness_state=self.limits.max_awareness_state,
+                known_state=self.awareness.state_json,
+            )
         except protocol.MalformedMessage as exc:
             logger.info("closing a connection to %s: %s", self.document_id, exc)
             metrics.rejected("malformed")
@@ -303,10 +308,16 @@ class Room:
                 self._awareness_publish[entry.client_id] = entry
         if self._awareness_timer is None:
             loop = asyncio.get_running_loop()
-            due = self._awareness_sent_at + self.limits.awareness_tick
+            due = self._awareness_sent_at + self.awareness_tick
             self._awareness_timer = loop.call_later(
                 max(0.0, due - loop.time()), self._flush_awareness
             )
+
+    @property
+    def awareness_tick(self) -> float:
+        """``awareness_tick``, longer past 100 connections: every relayed frame comes back
+        as one echo from each standard client, so a room of N receives N echoes a tick."""
+        return self.limits.awareness_tick * max(1.0, len(self.connections) / 100)
 
     def _flush_awareness(self) -> None:
         self._awareness_timer = None

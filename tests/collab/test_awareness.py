@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from backend.collab.awareness import AwarenessStates, with_user_name
 from backend.collab.protocol import AwarenessEntry
 
@@ -93,3 +95,16 @@ def test_the_name_beside_a_cursor_is_the_accounts() -> None:
     states = AwarenessStates()
     result = states.claim("a", 1, [lie], max_owned=8, stamp=lambda e: with_user_name(e, "alice"))
     assert json.loads(result.accepted[0].state_json)["user"]["name"] == "alice"
+
+
+def test_an_echo_of_a_held_state_is_not_parsed_again_but_anything_else_is() -> None:
+    from backend.collab import protocol
+
+    held = AwarenessStates()
+    claim(held, "a", entry(1, 1, {"cursor": 1}))
+    echo = protocol.awareness([entry(1, 1, {"cursor": 1})])
+    parsed = protocol.parse(echo, max_awareness_state=1000, known_state=held.state_json)
+    assert isinstance(parsed, protocol.AwarenessUpdate)
+    bad = protocol.awareness([AwarenessEntry(1, 2, "{not json")])
+    with pytest.raises(protocol.MalformedMessage):
+        protocol.parse(bad, max_awareness_state=1000, known_state=held.state_json)
