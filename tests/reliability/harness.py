@@ -59,6 +59,10 @@ class Figures:
     rss_after_kb: int = 0
     seed: int | None = None
     note: str = ""
+    # Rooms of real providers: delivery delay of the writes, and connections closed.
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    closes: int | None = None
 
 
 RESULTS: list[Figures] = []
