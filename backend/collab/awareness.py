@@ -5,7 +5,8 @@ Only its owner may change or remove that state: standard clients (y-websocket's 
 echo every awareness change they hear, other people's entries included, so an entry for an
 id owned elsewhere is an echo or a spoof, and either way it is ignored, whatever its clock.
 Ids set through another replica are owned by that replica (and the user behind them) until
-it removes them or they go unrenewed for ``timeout`` seconds. See docs/protocol.md.
+it removes them or they go unrenewed for ``timeout`` seconds. A newer state from the same
+user takes an id over. See docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -125,12 +126,13 @@ class AwarenessStates:
         return Claim(accepted, over_limit)
 
     def _takes_over(self, held: _Held, user_id: int | None, entry: AwarenessEntry) -> bool:
-        """A client that moved to this replica (its old one died or dropped it) renews the
-        id it had there: same user, a newer state. Nothing else moves an owned id."""
+        """The same user with a newer state: a client that moved to this replica (its old
+        one died or dropped it), or a tab whose state a sibling tab echoed first (y-websocket
+        shares states between tabs over BroadcastChannel before the socket opens). Echoes
+        are never newer than what is held, and nothing else moves an owned id."""
         return (
-            isinstance(held.owner, RemoteOwner)
-            and user_id is not None
-            and held.owner.user_id == user_id
+            user_id is not None
+            and held.user_id == user_id
             and not entry.removed
             and entry.clock > held.entry.clock
         )

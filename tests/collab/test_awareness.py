@@ -108,3 +108,15 @@ def test_an_echo_of_a_held_state_is_not_parsed_again_but_anything_else_is() -> N
     bad = protocol.awareness([AwarenessEntry(1, 2, "{not json")])
     with pytest.raises(protocol.MalformedMessage):
         protocol.parse(bad, max_awareness_state=1000, known_state=held.state_json)
+
+
+def test_a_newer_state_of_the_same_user_takes_over_a_local_id() -> None:
+    """Tab A echoed tab B's state (shared over BroadcastChannel) before B's socket opened:
+    B's own next state takes its id back; another user's never does."""
+    states = AwarenessStates()
+    claim(states, "tab-a", entry(2, 1, {"c": 1}), user=5)
+    assert claim(states, "tab-b", entry(2, 1, {"c": 1}), user=5) == []  # same clock: echo
+    assert claim(states, "other", entry(2, 2, {"c": 9}), user=6) == []
+    assert claim(states, "tab-b", entry(2, 2, {"c": 2}), user=5) == [entry(2, 2, {"c": 2})]
+    assert states.owned_by("tab-a") == set()
+    assert states.release("tab-a") == []
