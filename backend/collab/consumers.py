@@ -50,8 +50,8 @@ class SocketPeer:
     def send(self, frame: bytes) -> None:
         self.outbox.put(frame)
 
-    def close(self, code: int) -> None:
-        self.outbox.close(code)
+    def close(self, code: int, reason: str = "") -> None:
+        self.outbox.close(code, reason)
 
 
 class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]

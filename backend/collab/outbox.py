@@ -22,7 +22,7 @@ class Outbox:
     def __init__(
         self,
         send: Callable[[bytes], Awaitable[None]],
-        close: Callable[[int], Awaitable[None]],
+        close: Callable[[int, str], Awaitable[None]],
         *,
         max_bytes: int,
     ) -> None:
@@ -33,6 +33,7 @@ class Outbox:
         self._queued = 0
         self._wakeup = asyncio.Event()
         self._close_code: int | None = None
+        self._close_reason = ""
         self._writer: asyncio.Task[None] | None = None
         self._sending = False
         self._closer: asyncio.Future[None] | None = None
@@ -54,7 +55,7 @@ class Outbox:
         self._queued += len(frame)
         self._wakeup.set()
 
-    def close(self, code: int) -> None:
+    def close(self, code: int, reason: str = "") -> None:
         """Drop what is queued and close the socket with ``code``.
 
         A send stuck on a client that stopped reading is abandoned: the close goes out from
@@ -63,11 +64,12 @@ class Outbox:
         if self._close_code is not None:
             return
         self._close_code = code
+        self._close_reason = reason
         self._frames.clear()
         self._queued = 0
         if self._sending and self._writer is not None:
             self._writer.cancel()
-            self._closer = asyncio.ensure_future(self._close(code))
+            self._closer = asyncio.ensure_future(self._close(code, reason))
         self._wakeup.set()
 
     async def run(self) -> None:
@@ -85,7 +87,7 @@ class Outbox:
                     finally:
                         self._sending = False
             if self._closer is None:
-                await self._close(self._close_code)
+                await self._close(self._close_code, self._close_reason)
         except asyncio.CancelledError:
             if self._closer is None:
                 raise

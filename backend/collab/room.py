@@ -52,7 +52,8 @@ class Peer(Protocol):
 
     def send(self, frame: bytes) -> None: ...
 
-    def close(self, code: int) -> None: ...
+    def close(self, code: int, reason: str = "") -> None:
+        """Close with ``code``; ``reason`` (at most 123 bytes) tells the client why."""
 
 
 class Fanout(Protocol):
@@ -408,7 +409,10 @@ class Room:
                 self.document_id,
             )
             metrics.rejected("document_too_large")
-            write.conn.peer.close(CloseCode.TOO_LARGE_TO_SAVE)
+            limit = self.limits.max_document_bytes
+            write.conn.peer.close(
+                CloseCode.TOO_LARGE_TO_SAVE, f"document size limit of {limit} bytes"
+            )
             return None
         try:
             store, self._waiting = integrate(

@@ -87,6 +87,7 @@ class TestOverTheCap:
         result = await _paste(scene, "refused", 1.5)
         assert result["closesA"]
         assert set(result["closesA"]) == {4413}
+        assert result["reasonsA"][0] == f"document size limit of {CAP} bytes"
         assert result["closesB"] == []  # the others keep editing
         assert result["b"] == 0
         assert await _stored_paragraphs(scene) == 0

@@ -136,6 +136,7 @@ def test_a_change_past_the_document_cap_stays_in_the_tab_unsaved_and_is_not_rese
     assert_refused_and_kept(page, sockets, "The end of the second part.")
     assert len(sockets) == 1, "the server read the whole change: its first refusal is final"
     expect(page.get_by_role("alert")).to_contain_text("would make the document too large")
+    expect(page.get_by_role("alert")).to_contain_text("(the limit is 195 KB)")  # the reason's
     screenshot(page, "too-large-document")
 
     stored = stored_text(tandem, alice, document["id"])

@@ -22,8 +22,11 @@ function open (url, token) {
     WebSocketPolyfill: WebSocket, params: { token }, disableBc: true
   })
   provider.awareness.setLocalStateField('user', { name: 'paster' })
-  const side = { doc, provider, body: doc.getXmlFragment('default'), closes: [] }
-  provider.on('connection-close', (event) => side.closes.push(event?.code ?? 0))
+  const side = { doc, provider, body: doc.getXmlFragment('default'), closes: [], reasons: [] }
+  provider.on('connection-close', (event) => {
+    side.closes.push(event?.code ?? 0)
+    side.reasons.push(event?.reason ?? '')
+  })
   return side
 }
 
@@ -60,7 +63,8 @@ console.log(JSON.stringify({
   lastAtB: b.body.length ? b.body.get(b.body.length - 1).toString().slice(0, 40) : null,
   seconds: (Date.now() - started) / 1000,
   closesA: a.closes,
-  closesB: b.closes
+  closesB: b.closes,
+  reasonsA: a.reasons
 }))
 a.provider.destroy()
 b.provider.destroy()
