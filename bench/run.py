@@ -878,6 +878,16 @@ def cpu_of(pids: list[int]) -> float:
     return sum(cpu_seconds(pid) for pid in pids)
 
 
+def cpu_pressure() -> float:
+    """Seconds during which some runnable task waited for a CPU (/proc/pressure/cpu), so a
+    window's share tells how busy the shared machine was; 0 where PSI is missing."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return 0.0
+    return int(some.rsplit("total=", 1)[1]) / 1e6
+
+
 def tandem_bytes(server: Server) -> list[float]:
     if server.style != "tandem":
         return [0.0, 0.0]
@@ -907,6 +917,7 @@ def bigroom_run(server: Server, plan: Plan, size: int, processes: int) -> dict[s
             time.sleep(plan.bigroom_warmup)
             db0 = {pid: cpu_seconds(pid) for pid in (postgres_backends() if server.durable else [])}
             cpu0, client0, bytes0 = cpu_of(server.pids), cpu_of(clients), tandem_bytes(server)
+            pressure0, load0 = cpu_pressure(), os.getloadavg()[0]
             t0 = time.monotonic()
             time.sleep(plan.bigroom_seconds)
             window = time.monotonic() - t0
@@ -916,6 +927,10 @@ def bigroom_run(server: Server, plan: Plan, size: int, processes: int) -> dict[s
                 "db_cpu_s": sum(max(0.0, cpu_seconds(pid) - t) for pid, t in db0.items()
                                 if Path(f"/proc/{pid}").exists()) if server.durable else None,
                 "window_s": window,
+                # Share of the window in which some task waited for a CPU (other sessions'
+                # processes included), and the 1-minute load average at its start and end.
+                "cpu_pressure_some": (cpu_pressure() - pressure0) / window,
+                "loadavg_1min": [load0, os.getloadavg()[0]],
             }
             if server.style == "tandem":
                 bytes1 = tandem_bytes(server)
@@ -1035,14 +1050,16 @@ def workload_bigdoc(servers: list[Server], plan: Plan) -> dict[str, Any]:
         waits = []
         try:
             with Sampler(server.pids) as sampler:
-                cpu0 = sum(cpu_seconds(pid) for pid in server.pids)
+                cpu0, pressure0, t0 = cpu_of(server.pids), cpu_pressure(), time.monotonic()
+                load0 = os.getloadavg()[0]
                 pasted = providers.next("pasted", 400)
                 for _ in range(plan.bigdoc_runs if cold else 0):
                     providers.next("unload", 900)
                     waits.append(wait_unloaded(server))
                     providers.command("go")
                 result = providers.next("result", 900)
-                cpu = sum(cpu_seconds(pid) for pid in server.pids) - cpu0
+                cpu = cpu_of(server.pids) - cpu0
+                pressure = (cpu_pressure() - pressure0) / (time.monotonic() - t0)
         except RuntimeError as exc:
             log(f"big document {server.name} failed: {exc}")
             out[server.name] = {"error": str(exc)}
@@ -1053,7 +1070,8 @@ def workload_bigdoc(servers: list[Server], plan: Plan) -> dict[str, Any]:
         result.pop("event", None)
         result.update({
             "paste_event": pasted, "unload_waits_s": waits, "server_cpu_s": cpu,
-            "peak_rss_mib": sampler.peak / 2**20,
+            "peak_rss_mib": sampler.peak / 2**20, "cpu_pressure_some": pressure,
+            "loadavg_1min_before": load0,
             "warm_ms": median([r["ms"] for r in result["warm"]]),
             "cold_ms": median([r["ms"] for r in result["cold"]]) if result["cold"] else None,
             "all_complete": all(r["ok"] for r in result["warm"] + result["cold"]),
@@ -1162,15 +1180,15 @@ def report_bigroom(rows: dict[str, Any], labels: dict[str, str], p: dict[str, An
         f"1 writer at {p['bigroom_rate']:g} updates/s, {p['bigroom_seconds']:g} s; awareness "
         "frames (entries) per second counted at the clients",
         "| server | editors | p50 ms | p99 ms | lost | server cores | client cores "
-        "| awareness in /s | awareness out /s | closes | connect s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| awareness in /s | awareness out /s | closes | connect s | CPU wait |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, row in rows.items():
         name, _, size = key.rpartition(" ")
         label = labels.get(name, name)
         if "error" in row:
             why = row["error"].splitlines()[0][:160]
-            lines.append(f"| {label} | {size} | failed: {why} | | | | | | | | |")
+            lines.append(f"| {label} | {size} | failed: {why} | | | | | | | | | |")
             continue
         lat = row["latency_ms"]
         received = (f"{row['server_received_awareness_frames_per_s']:.0f} "
@@ -1181,7 +1199,7 @@ def report_bigroom(rows: dict[str, Any], labels: dict[str, str], p: dict[str, An
             f"| {label} | {size} | {fmt(lat['p50'], 2)} | {fmt(lat['p99'], 2)} "
             f"| {row['lost']} | {fmt(row['server_cores'], 2)} | {fmt(row['client_cores'], 2)} "
             f"| {received} | {sent} | {row['closes_during_window']} "
-            f"| {fmt(row['connect_seconds'])} |"
+            f"| {fmt(row['connect_seconds'])} | {row.get('cpu_pressure_some', 0):.0%} |"
         )
     return lines
 
@@ -1191,16 +1209,17 @@ def report_bigdoc(rows: dict[str, Any], labels: dict[str, str], p: dict[str, Any
         f"\nBig document: {p['bigdoc_size']:,} characters pasted in one message; a fresh "
         f"editor's first sync, median of {p['bigdoc_runs']}",
         "| server | paste delivered ms | first sync ms (loaded) | first sync ms (cold) "
-        "| peak RSS MiB |",
-        "|---|---|---|---|---|",
+        "| peak RSS MiB | CPU wait |",
+        "|---|---|---|---|---|---|",
     ]
     for name, row in rows.items():
         label = labels.get(name, name)
         if "error" in row:
-            lines.append(f"| {label} | failed: {row['error'].splitlines()[0][:160]} | | | |")
+            lines.append(f"| {label} | failed: {row['error'].splitlines()[0][:160]} | | | | |")
             continue
         lines.append(f"| {label} | {fmt(row['paste_delivered_ms'], 0)} | {fmt(row['warm_ms'], 0)} "
-                     f"| {fmt(row['cold_ms'], 0)} | {fmt(row['peak_rss_mib'], 0)} |")
+                     f"| {fmt(row['cold_ms'], 0)} | {fmt(row['peak_rss_mib'], 0)} "
+                     f"| {row.get('cpu_pressure_some', 0):.0%} |")
     return lines
 
 
