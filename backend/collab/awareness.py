@@ -195,10 +195,10 @@ class AwarenessStates:
     def owned_by(self, owner: object) -> set[int]:
         return set(self._owned.get(owner, ()))
 
-    def state_json(self, client_id: int) -> str | None:
-        """The state held for a client id, as its JSON text (``None`` when none is held)."""
+    def entry(self, client_id: int) -> AwarenessEntry | None:
+        """The entry held for a client id (a removal keeps its clock), if any."""
         held = self._held.get(client_id)
-        return held.entry.state_json if held is not None else None
+        return held.entry if held is not None else None
 
     def user_of(self, client_id: int) -> int | None:
         held = self._held.get(client_id)

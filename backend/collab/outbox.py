@@ -91,5 +91,8 @@ class Outbox:
         except asyncio.CancelledError:
             if self._closer is None:
                 raise
-        except Exception:
-            logger.info("a send failed; the client is gone", exc_info=True)
+        except Exception as exc:
+            # Routine when a client vanishes (hundreds at once when a replica is overloaded):
+            # one line each, the traceback only at debug level.
+            logger.info("a send failed; the client is gone (%s)", exc or type(exc).__name__)
+            logger.debug("the failed send", exc_info=True)

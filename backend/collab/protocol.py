@@ -135,20 +135,21 @@ def parse(
     frame: bytes,
     *,
     max_awareness_state: int,
-    known_state: Callable[[int], str | None] = lambda client_id: None,
+    held: Callable[[int], AwarenessEntry | None] = lambda client_id: None,
 ) -> Message:
     """Decode one client frame completely or raise ``MalformedMessage``.
 
-    ``known_state`` gives the awareness state already held (and checked) for a client id:
-    an entry carrying exactly that text is not parsed as JSON again. Standard clients echo
-    every state they hear, so most awareness entries a server receives are such echoes."""
+    ``held`` gives the awareness entry already held (and checked) for a client id. An entry
+    that cannot change it (an older clock) or carries exactly its text is not parsed as
+    JSON: standard clients echo every state they hear, so most awareness entries a server
+    receives are such echoes, current or already superseded."""
     reader = Reader(frame)
     kind = reader.var_uint()
     message: Message
     if kind == MessageType.SYNC:
         message = _parse_sync(reader)
     elif kind == MessageType.AWARENESS:
-        message = _parse_awareness(Reader(reader.var_bytes()), max_awareness_state, known_state)
+        message = _parse_awareness(Reader(reader.var_bytes()), max_awareness_state, held)
     elif kind == MessageType.QUERY_AWARENESS:
         message = QueryAwareness()
     elif kind == MessageType.TANDEM:
@@ -185,14 +186,15 @@ def _reject_constant(name: str) -> None:
 
 
 def _parse_awareness(
-    reader: Reader, max_state: int, known_state: Callable[[int], str | None]
+    reader: Reader, max_state: int, held: Callable[[int], AwarenessEntry | None]
 ) -> AwarenessUpdate:
     entries = []
     for _ in range(reader.var_uint()):
         client_id, clock, state = reader.var_uint(), reader.var_uint(), reader.var_string()
         if len(state) > max_state:
             raise MalformedMessage(f"awareness state over {max_state} bytes")
-        if state == known_state(client_id):
+        known = held(client_id)
+        if known is not None and (clock < known.clock or state == known.state_json):
             entries.append(AwarenessEntry(client_id=client_id, clock=clock, state_json=state))
             continue
         # Relayed as sent, so it must be what JavaScript's JSON.parse accepts: not empty

@@ -193,7 +193,7 @@ class Room:
             message = protocol.parse(
                 frame,
                 max_awareness_state=self.limits.max_awareness_state,
-                known_state=self.awareness.state_json,
+                held=self.awareness.entry,
             )
         except protocol.MalformedMessage as exc:
             logger.info("closing a connection to %s: %s", self.document_id, exc)

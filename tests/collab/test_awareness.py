@@ -97,17 +97,26 @@ def test_the_name_beside_a_cursor_is_the_accounts() -> None:
     assert json.loads(result.accepted[0].state_json)["user"]["name"] == "alice"
 
 
-def test_an_echo_of_a_held_state_is_not_parsed_again_but_anything_else_is() -> None:
+def test_echoes_are_not_parsed_again_but_anything_that_could_apply_is() -> None:
     from backend.collab import protocol
 
     held = AwarenessStates()
-    claim(held, "a", entry(1, 1, {"cursor": 1}))
-    echo = protocol.awareness([entry(1, 1, {"cursor": 1})])
-    parsed = protocol.parse(echo, max_awareness_state=1000, known_state=held.state_json)
-    assert isinstance(parsed, protocol.AwarenessUpdate)
-    bad = protocol.awareness([AwarenessEntry(1, 2, "{not json")])
-    with pytest.raises(protocol.MalformedMessage):
-        protocol.parse(bad, max_awareness_state=1000, known_state=held.state_json)
+    claim(held, "a", entry(1, 5, {"cursor": 1}))
+
+    def parse(*entries: AwarenessEntry) -> object:
+        frame = protocol.awareness(list(entries))
+        return protocol.parse(frame, max_awareness_state=1000, held=held.entry)
+
+    # Not parsed as JSON (such text would not be JSON anyway): an echo, a superseded one.
+    assert parse(AwarenessEntry(1, 5, '{"cursor":1}'))
+    assert parse(AwarenessEntry(1, 4, "{stale, and never applied"))
+    for could_apply in (
+        AwarenessEntry(1, 6, "{not json"),  # newer
+        AwarenessEntry(1, 5, ""),  # same clock, different text (a removal would apply)
+        AwarenessEntry(2, 1, "NaN"),  # an id nobody holds
+    ):
+        with pytest.raises(protocol.MalformedMessage):
+            parse(could_apply)
 
 
 def test_a_newer_state_of_the_same_user_takes_over_a_local_id() -> None:
