@@ -855,12 +855,12 @@ class Providers:
         self.proc.wait()
 
 
-def tandem_metric(server: Server, name: str) -> float:
+def tandem_metric(server: Server, name: str, timeout: float = 10) -> float:
     """A counter or gauge summed over Tandem's processes, from ``/metrics`` (0 if absent)."""
     total = 0.0
     for port in server.ports:
         url = f"http://127.0.0.1:{port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             for line in response.read().decode().splitlines():
                 if line.startswith(name) and not line.startswith("#"):
                     total += float(line.rsplit(" ", 1)[1])
@@ -888,10 +888,16 @@ def cpu_pressure() -> float:
     return int(some.rsplit("total=", 1)[1]) / 1e6
 
 
-def tandem_bytes(server: Server) -> list[float]:
+def tandem_bytes(server: Server) -> list[float] | None:
+    """Tandem's WebSocket payload bytes received and sent so far; None when ``/metrics`` does
+    not answer in time (an overloaded event loop) or the server is not Tandem."""
     if server.style != "tandem":
-        return [0.0, 0.0]
-    return [tandem_metric(server, f"tandem_bytes_{d}_total") for d in ("received", "sent")]
+        return None
+    try:
+        return [tandem_metric(server, f"tandem_bytes_{d}_total", timeout=3)
+                for d in ("received", "sent")]
+    except OSError:
+        return None
 
 
 def bigroom_run(server: Server, plan: Plan, size: int, processes: int) -> dict[str, Any]:
@@ -916,10 +922,11 @@ def bigroom_run(server: Server, plan: Plan, size: int, processes: int) -> dict[s
                           f"{plan.bigroom_drain}")
             time.sleep(plan.bigroom_warmup)
             db0 = {pid: cpu_seconds(pid) for pid in (postgres_backends() if server.durable else [])}
-            cpu0, client0, bytes0 = cpu_of(server.pids), cpu_of(clients), tandem_bytes(server)
-            pressure0, load0 = cpu_pressure(), os.getloadavg()[0]
             t0 = time.monotonic()
-            time.sleep(plan.bigroom_seconds)
+            cpu0, client0 = cpu_of(server.pids), cpu_of(clients)
+            pressure0, load0 = cpu_pressure(), os.getloadavg()[0]
+            bytes0 = tandem_bytes(server)
+            time.sleep(max(0.0, plan.bigroom_seconds - (time.monotonic() - t0)))
             window = time.monotonic() - t0
             measured = {
                 "server_cpu_s": cpu_of(server.pids) - cpu0,
@@ -932,8 +939,8 @@ def bigroom_run(server: Server, plan: Plan, size: int, processes: int) -> dict[s
                 "cpu_pressure_some": (cpu_pressure() - pressure0) / window,
                 "loadavg_1min": [load0, os.getloadavg()[0]],
             }
-            if server.style == "tandem":
-                bytes1 = tandem_bytes(server)
+            bytes1 = tandem_bytes(server)
+            if bytes0 is not None and bytes1 is not None:
                 measured["tandem_metrics_mib_per_s"] = {
                     "received": (bytes1[0] - bytes0[0]) / window / 2**20,
                     "sent": (bytes1[1] - bytes0[1]) / window / 2**20,
@@ -1007,8 +1014,8 @@ def workload_bigroom(servers: list[Server], plan: Plan) -> dict[str, Any]:
             load = os.getloadavg()[0]
             try:
                 row = bigroom_run(server, plan, size, processes)
-            except RuntimeError as exc:
-                log(f"big room {key} failed: {exc}")
+            except (RuntimeError, OSError) as exc:
+                log(f"big room {key} failed: {exc!r}")
                 out[key] = {"providers": size, "error": str(exc)}
                 settle(server)
                 continue
@@ -1029,7 +1036,12 @@ def wait_unloaded(server: Server, timeout: float = 60) -> float:
     """Wait until Tandem holds no room (``tandem_rooms_open`` is 0); the seconds waited."""
     t0 = time.monotonic()
     time.sleep(1.5)  # ROOM_IDLE_SECONDS=1
-    while tandem_metric(server, "tandem_rooms_open") > 0 and time.monotonic() - t0 < timeout:
+    while time.monotonic() - t0 < timeout:
+        try:
+            if tandem_metric(server, "tandem_rooms_open") == 0:
+                break
+        except OSError:
+            pass  # busy: ask again
         time.sleep(0.2)
     settle(server)
     return time.monotonic() - t0
@@ -1060,8 +1072,8 @@ def workload_bigdoc(servers: list[Server], plan: Plan) -> dict[str, Any]:
                 result = providers.next("result", 900)
                 cpu = cpu_of(server.pids) - cpu0
                 pressure = (cpu_pressure() - pressure0) / (time.monotonic() - t0)
-        except RuntimeError as exc:
-            log(f"big document {server.name} failed: {exc}")
+        except (RuntimeError, OSError) as exc:
+            log(f"big document {server.name} failed: {exc!r}")
             out[server.name] = {"error": str(exc)}
             providers.stop()
             settle(server)
