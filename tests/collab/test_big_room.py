@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from pycrdt import Array
 
-from backend.collab.services import document_state
 from backend.documents.models import Role
 from tests.collab.conftest import FAST, Scene
-from tests.collab.providers import room_members, run_room
+from tests.collab.providers import ProviderRoom, room_members, stored_log
 from tests.factories import token_for
 from tests.servers import TandemProcess
 
@@ -37,35 +36,39 @@ def _presence(process: TandemProcess, scene: Scene) -> set[str]:
     return {entry["username"] for entry in body}
 
 
+async def _presence_lists(names: set[str], *processes: TandemProcess, scene: Scene) -> None:
+    seen: list[set[str]] = []
+    for _ in range(30):
+        seen = [await asyncio.to_thread(_presence, process, scene) for process in processes]
+        if all(names <= s for s in seen):
+            return
+        await asyncio.sleep(1)
+    raise AssertionError(f"presence lacks some of {sorted(names)}: {seen}")
+
+
 async def test_twenty_providers_on_two_replicas_keep_editing_past_three_renewals(
-    scene: Scene, second: TandemProcess
+    scene: Scene, second: TandemProcess, tmp_path: Path
 ) -> None:
     users = await sync_to_async(room_members)(scene.document, PROVIDERS, Role.EDITOR)
     urls = [f"{scene.server.ws_url}/ws/documents", f"{second.ws_url}/ws/documents"]
-    run = asyncio.create_task(
-        run_room(urls, scene.document.id, users, seconds=SECONDS, write_every_ms=500)
-    )
-    names = {user.get_username() for user in users}
-    seen: list[set[str]] = []
-    for _ in range(SECONDS):  # presence on both replicas lists everyone while they edit
-        await asyncio.sleep(1)
-        seen = [_presence(scene.server, scene), _presence(second, scene)]
-        if all(names <= s for s in seen):
-            break
-    assert all(names <= s for s in seen), seen
-    result = await run
-    print(json.dumps(result))  # the figures, for the record (pytest -s)
-    assert result["synced"], result
-    assert result["closes"] == [], result
-    assert result["written"] >= SECONDS * 2 - 2, result
-    assert result["lost"] == 0, result
-    assert result["converged"], result
-    doc, _ = await sync_to_async(document_state)(document=scene.document)
-    assert len(doc.get("log", type=Array)) == result["written"]  # all of it in PostgreSQL
-    assert result["seeingEveryone"] == PROVIDERS, result
-    assert result["claimedNamesShown"] == 0, result  # names are the accounts'
-    assert result["cursorsLostWhilePresent"] == 0, result
-    after = result["afterLeave"]
-    assert after["leaverGone"], result
-    assert after["othersRemoved"] == 0, result
-    assert after["stillSeeingEveryoneElse"] == PROVIDERS - 1, result
+    async with ProviderRoom(urls, scene.document.id, users, log_dir=tmp_path) as room:
+        await room.start()
+        names = {user.get_username() for user in users}
+        await _presence_lists(names, scene.server, second, scene=scene)  # both replicas
+        await asyncio.sleep(SECONDS)
+        written = await room.stop()
+        stored, vector = await stored_log(scene.document.id, written)
+        settled = await room.settle(written, vector=vector)
+        after = await room.leave()
+    print(json.dumps({**settled.summary(), "after": after}))  # the figures (pytest -s)
+    assert settled.closes == [], settled.summary()
+    assert written >= SECONDS * 2 - 2, settled.summary()
+    assert stored == written  # all of it in PostgreSQL
+    assert settled.lost == 0, settled.summary()
+    assert settled.converged, settled.summary()  # to the database's state vector
+    assert settled.seeing_everyone == PROVIDERS, settled.summary()
+    assert settled.claimed_names_shown == 0, settled.summary()  # names are the accounts'
+    assert settled.cursors_lost_while_present == 0, settled.summary()
+    assert after["leaverGone"], after
+    assert after["othersRemoved"] == 0, after
+    assert after["stillSeeingEveryoneElse"] == PROVIDERS - 1, after

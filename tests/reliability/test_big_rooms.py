@@ -2,7 +2,7 @@
 every cursor moving once a second, one provider writing, past three awareness renewals.
 
 ``make chaos`` runs rooms of 100 and of 300 providers for 50 s, split over several Node
-processes (see tests/reliability/rooms.py). The suite runs a room of 10 for 20 s (one renewal)
+processes (see tests/collab/providers.py). The suite runs a room of 10 for 20 s (one renewal)
 over two Node processes, so the split is tested too; its 20-provider, 50 s room is
 tests/collab/test_big_room.py. Nobody is closed, nothing is lost, everyone converges to what
 PostgreSQL holds and sees everyone else; the one who leaves takes only its own cursor away.
@@ -19,10 +19,9 @@ from asgiref.sync import sync_to_async
 
 from backend.documents.models import Role
 from tests.collab.conftest import FAST, Scene
-from tests.collab.providers import room_members
+from tests.collab.providers import PER_PROCESS, ProviderRoom, room_members, stored_log
 from tests.reliability import harness
 from tests.reliability.harness import Figures
-from tests.reliability.rooms import PER_PROCESS, ProviderRoom, stored_log
 from tests.servers import TandemProcess
 
 SIZES = [100, 300] if harness.CHAOS else [10]

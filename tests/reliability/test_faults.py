@@ -27,10 +27,10 @@ from backend.collab import content
 from backend.collab.services import document_state
 from backend.documents.models import Document, Role
 from tests.collab.conftest import FAST, Scene
+from tests.collab.providers import ProviderRoom, Settled, stored_log
 from tests.factories import PASSWORD, make_document, make_user, share, token_for
 from tests.reliability import harness
 from tests.reliability.harness import Figures, Typist
-from tests.reliability.rooms import ProviderRoom, Settled, stored_log
 from tests.servers import TandemProcess, server_env
 
 CLIENTS = 10
