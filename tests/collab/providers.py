@@ -231,6 +231,22 @@ class ProviderRoom:
         }
 
 
+def assert_room_held(settled: Settled, after: dict[str, int | bool]) -> None:
+    """What a room of providers must show once it ran and one left: no close, nothing lost,
+    converged, everyone sees everyone under their account's name, no cursor vanished while
+    its owner was there, and the leaver took only its own cursor with it."""
+    summary = settled.summary()
+    assert settled.closes == [], summary
+    assert settled.lost == 0, summary
+    assert settled.converged, summary  # to the state vector given to settle()
+    assert settled.seeing_everyone == settled.providers, summary
+    assert settled.claimed_names_shown == 0, summary
+    assert settled.cursors_lost_while_present == 0, summary
+    assert after["leaverGone"], after
+    assert after["othersRemoved"] == 0, after
+    assert after["stillSeeingEveryoneElse"] == settled.providers - 1, after
+
+
 def _stored(document_id: str) -> tuple[int, dict[int, int]]:
     doc, _ = document_state(document=Document.objects.get(pk=document_id))
     connections.close_all()
