@@ -24,17 +24,16 @@ OUTDATED_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class RemoteOwner:
-    """An id set through another replica, by ``user_id`` there."""
+    """An id set through another replica (its user is the held entry's ``user_id``)."""
 
     replica: str
-    user_id: int | None
 
 
 @dataclass
 class _Held:
     entry: AwarenessEntry
     owner: object | None  # a local connection's key, a RemoteOwner, or None once removed
-    user_id: int | None
+    user_id: int | None  # the user who set it
     changed_at: float
 
 
@@ -159,9 +158,8 @@ class AwarenessStates:
                 continue  # owned by a connection of this replica
             if not is_newer(entry, held.entry if held else None):
                 continue
-            user_id = users.get(entry.client_id)
-            remote = None if entry.removed else RemoteOwner(replica, user_id)
-            self._held[entry.client_id] = _Held(entry, remote, user_id, now)
+            remote = None if entry.removed else RemoteOwner(replica)
+            self._held[entry.client_id] = _Held(entry, remote, users.get(entry.client_id), now)
             accepted.append(entry)
         return accepted
 
