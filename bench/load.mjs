@@ -14,13 +14,9 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
+import { config, emit, MARKER, nowUs, runWorkload, sleep } from './process.mjs'
 
-const config = JSON.parse(process.argv[2])
 const STYLE = config.style // 'path' (y-websocket, relays), 'tandem', 'hocuspocus'
-const nowUs = () => Number(process.hrtime.bigint() / 1000n)
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
-const MARKER = /~(\d+)\.(\d+)\.(\d+)~/g
 
 // ---- framing ------------------------------------------------------------------------------
 
@@ -416,12 +412,4 @@ async function cold () {
   return { load_ms: ms, bytes }
 }
 
-const workloads = { fanout, saturate, idle, catchup, cold }
-try {
-  const result = await workloads[config.workload]()
-  emit({ event: 'result', ...result })
-  process.exit(0)
-} catch (error) {
-  emit({ event: 'error', message: String(error && error.stack ? error.stack : error) })
-  process.exit(1)
-}
+await runWorkload({ fanout, saturate, idle, catchup, cold })

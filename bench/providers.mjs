@@ -24,13 +24,9 @@ import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
 import { WebsocketProvider } from 'y-websocket-provider'
 import { HocuspocusProvider } from '@hocuspocus/provider'
+import { config, emit, MARKER, nowUs, runWorkload, sleep } from './process.mjs'
 
-const config = JSON.parse(process.argv[2])
 const HOCUSPOCUS = config.style === 'hocuspocus'
-const nowUs = () => Number(process.hrtime.bigint() / 1000n)
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
-const MARKER = /~(\d+)\.(\d+)\.(\d+)~/g
 const TYPES = { 0: 'sync', 1: 'awareness', 2: 'auth', 3: 'query_awareness' }
 
 const stdinLines = (() => {
@@ -302,12 +298,4 @@ async function bigdoc () {
   }
 }
 
-const workloads = { bigroom, bigdoc }
-try {
-  const result = await workloads[config.workload]()
-  emit({ event: 'result', ...result })
-  process.exit(0)
-} catch (error) {
-  emit({ event: 'error', message: String(error && error.stack ? error.stack : error) })
-  process.exit(1)
-}
+await runWorkload({ bigroom, bigdoc })
