@@ -2,10 +2,10 @@
 
 import { ApiError, api } from '../api'
 import { h } from '../dom'
-import type { Page } from '../main'
 import { navigate } from '../router'
 import { signIn } from '../session'
 import { brand } from '../ui/brand'
+import type { Page } from './page'
 
 export function authPage(mode: 'login' | 'register', next: string): Page {
   const registering = mode === 'register'

@@ -2,7 +2,6 @@
 
 import { ApiError, api, type DocumentRow } from '../api'
 import { h, icon, replaceChildren } from '../dom'
-import type { Page } from '../main'
 import { navigate } from '../router'
 import { session } from '../session'
 import { exactTime, relativeTime } from '../time'
@@ -10,6 +9,7 @@ import { confirmDialog, dialog } from '../ui/dialog'
 import { ICONS } from '../ui/icons'
 import { toast } from '../ui/toast'
 import { topbar } from '../ui/topbar'
+import type { Page } from './page'
 
 export function roleBadge(role: string): HTMLElement {
   return h('span', { class: `badge role-${role}` }, role[0].toUpperCase() + role.slice(1))

@@ -10,7 +10,6 @@ import { ApiError, api, type DocumentRow, type Role } from '../api'
 import { colorFor } from '../colors'
 import { DocumentConnection } from '../connection'
 import { h, icon, replaceChildren } from '../dom'
-import type { Page } from '../main'
 import { safeHref } from '../links'
 import { accessToken, session } from '../session'
 import { describeStatus, type StatusFacts } from '../status'
@@ -23,6 +22,7 @@ import { toast } from '../ui/toast'
 import { toolbar } from '../ui/toolbar'
 import { accountMenu } from '../ui/topbar'
 import { roleBadge } from './documents'
+import type { Page } from './page'
 
 const ROLE_POLL_MS = 30_000
 
