@@ -7,13 +7,10 @@ import { session } from '../session'
 import { exactTime, relativeTime } from '../time'
 import { confirmDialog, dialog } from '../ui/dialog'
 import { ICONS } from '../ui/icons'
+import { roleBadge } from '../ui/roleBadge'
 import { toast } from '../ui/toast'
 import { topbar } from '../ui/topbar'
 import type { Page } from './page'
-
-export function roleBadge(role: string): HTMLElement {
-  return h('span', { class: `badge role-${role}` }, role[0].toUpperCase() + role.slice(1))
-}
 
 function titleDialog(heading: string, initial: string, action: string, submit: (title: string) => Promise<void>): void {
   const d = dialog(heading)

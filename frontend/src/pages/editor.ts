@@ -17,11 +17,11 @@ import { dialog } from '../ui/dialog'
 import { historyPanel, type HistoryPanel } from '../ui/historyPanel'
 import { ICONS } from '../ui/icons'
 import { presenceBar } from '../ui/presence'
+import { roleBadge } from '../ui/roleBadge'
 import { openShareDialog } from '../ui/share'
 import { toast } from '../ui/toast'
 import { toolbar } from '../ui/toolbar'
 import { accountMenu } from '../ui/topbar'
-import { roleBadge } from './documents'
 import type { Page } from './page'
 
 const ROLE_POLL_MS = 30_000

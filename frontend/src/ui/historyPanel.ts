@@ -7,10 +7,10 @@ import { ApiError, api } from '../api'
 import { h, icon, replaceChildren } from '../dom'
 import { groupHistory, normalizeHistory, type HistoryGroup } from '../history'
 import { exactTime, relativeTime } from '../time'
+import { avatar } from './avatar'
 import { confirmDialog } from './dialog'
 import { ICONS } from './icons'
 import { toast } from './toast'
-import { avatar } from './topbar'
 
 export interface HistoryPanel {
   element: HTMLElement

@@ -4,7 +4,7 @@ import type { Awareness } from 'y-protocols/awareness'
 
 import { h, replaceChildren } from '../dom'
 import { peopleFrom } from '../people'
-import { avatar } from './topbar'
+import { avatar } from './avatar'
 
 export function presenceBar(awareness: Awareness): { element: HTMLElement; destroy(): void } {
   const list = h('ul', { class: 'presence', 'aria-label': 'People here' })

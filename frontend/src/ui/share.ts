@@ -2,10 +2,10 @@
 
 import { ApiError, api, type Member, type Role } from '../api'
 import { h, icon, replaceChildren } from '../dom'
+import { avatar } from './avatar'
 import { dialog } from './dialog'
 import { ICONS } from './icons'
 import { toast } from './toast'
-import { avatar } from './topbar'
 
 function roleSelect(id: string, value: Role, label: string, onchange?: (role: Role) => void): HTMLSelectElement {
   const select = h('select', { id, 'aria-label': label },

@@ -1,13 +1,9 @@
-import { colorFor, initials } from '../colors'
 import { h, icon } from '../dom'
 import { navigate } from '../router'
 import { session, signOut } from '../session'
+import { avatar } from './avatar'
 import { brand } from './brand'
 import { ICONS } from './icons'
-
-export function avatar(name: string, extra: Record<string, unknown> = {}): HTMLElement {
-  return h('span', { class: 'avatar', style: `--person: ${colorFor(name)}`, 'aria-hidden': 'true', ...extra }, initials(name))
-}
 
 export function accountMenu(): HTMLElement {
   const name = session()?.username ?? ''
