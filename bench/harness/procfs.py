@@ -1,0 +1,76 @@
+"""Measurement of processes from /proc: CPU time, RSS, CPU pressure, the database's backends."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+from .config import DB_NAME
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    except OSError:
+        return 0
+
+
+class Sampler:
+    """Samples the summed RSS of ``pids`` every 50 ms; ``peak`` is the highest sum seen."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.peak = sum(rss_bytes(p) for p in pids)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, sum(rss_bytes(p) for p in self.pids))
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def postgres_backends() -> list[int]:
+    """Pids of the PostgreSQL backends serving the bench database (Tandem's durability CPU)."""
+    out = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", DB_NAME, "-Atc",
+         f"select pid from pg_stat_activity where datname = '{DB_NAME}' and pid <> pg_backend_pid()"],
+        capture_output=True, text=True, check=False,
+    )
+    return [int(line) for line in out.stdout.split() if line.strip().isdigit()]
+
+
+def cpu_of(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+def cpu_pressure() -> float:
+    """Seconds during which some runnable task waited for a CPU (/proc/pressure/cpu), so a
+    window's share tells how busy the shared machine was; 0 where PSI is missing."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return 0.0
+    return int(some.rsplit("total=", 1)[1]) / 1e6
+
