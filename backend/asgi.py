@@ -11,8 +11,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from backend.collab.lifespan import lifespan_app  # noqa: E402
-from backend.collab.routing import websocket_application  # noqa: E402
+from backend.collab.edge.lifespan import lifespan_app  # noqa: E402
+from backend.collab.edge.routing import websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -39,7 +39,8 @@ def _uvicorn(host: str, port: int, max_bytes: int, grace: int) -> None:
         port=port,
         loop="auto",
         http="auto",
-        ws="backend.uvicorn_protocol:StallAbortingProtocol",  # frees clients that stop reading
+        # StallAbortingProtocol frees clients that stop reading.
+        ws="backend.collab.edge.uvicorn_protocol:StallAbortingProtocol",
         ws_per_message_deflate=_truthy(os.environ.get("WS_PER_MESSAGE_DEFLATE", "0")),
         ws_max_size=max_bytes,
         # A client that vanished without a close frame (half-open socket) is dropped once

@@ -19,6 +19,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/", include("backend.documents.urls")),
-    path("api/", include("backend.collab.urls")),
+    path("api/", include("backend.collab.api.urls")),
     path("", include("backend.spa")),
 ]

@@ -1,5 +1,5 @@
 """Domain errors of Tandem, mapped to HTTP statuses in ``exception_handler`` and to
-WebSocket close codes in ``backend.collab.close_codes``."""
+WebSocket close codes in ``backend.collab.core.close_codes``."""
 
 from __future__ import annotations
 

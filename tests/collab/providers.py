@@ -18,8 +18,8 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from pycrdt import Array
 
-from backend.collab.integration import state_vector
-from backend.collab.services import document_state
+from backend.collab.api.services import document_state
+from backend.collab.core.integration import state_vector
 from backend.documents.models import Document
 from tests.factories import make_user, share, token_for
 

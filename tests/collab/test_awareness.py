@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from backend.collab.awareness import AwarenessStates, with_user_name
-from backend.collab.protocol import AwarenessEntry
+from backend.collab.core.awareness import AwarenessStates, with_user_name
+from backend.collab.core.protocol import AwarenessEntry
 
 
 def entry(client_id: int, clock: int, state: object) -> AwarenessEntry:
@@ -98,7 +98,7 @@ def test_the_name_beside_a_cursor_is_the_accounts() -> None:
 
 
 def test_echoes_are_not_parsed_again_but_anything_that_could_apply_is() -> None:
-    from backend.collab import protocol
+    from backend.collab.core import protocol
 
     held = AwarenessStates()
     claim(held, "a", entry(1, 5, {"cursor": 1}))

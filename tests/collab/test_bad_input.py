@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.collab import protocol
+from backend.collab.core import protocol
 from tests.collab.conftest import Scene
 
 BAD_FRAMES = {

@@ -14,8 +14,9 @@ import pytest
 from pycrdt import Doc
 from rest_framework.test import APIClient
 
-from backend.collab import update_log, update_split
+from backend.collab.core import update_split
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
+from backend.collab.storage import update_log
 from backend.documents.models import Role
 from tests.collab.conftest import Scene
 from tests.factories import make_document, make_user, share, token_for

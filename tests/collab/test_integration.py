@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
-from backend.collab import content
-from backend.collab.integration import doc_from_log, integrate, snapshot_state, state_vector
-from backend.collab.update_log import LoadedLog, StoredUpdate
+from backend.collab.core import content
+from backend.collab.core.integration import doc_from_log, integrate, snapshot_state, state_vector
+from backend.collab.storage.update_log import LoadedLog, StoredUpdate
 from tests.collab.updates import typed
 
 FIXTURES = Path(__file__).parent / "fixtures"

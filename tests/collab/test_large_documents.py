@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from pycrdt import XmlFragment
 
-from backend.collab.services import document_state
+from backend.collab.api.services import document_state
 from tests.collab.conftest import Scene
 from tests.collab.providers import NODE_DIR
 from tests.factories import token_for

@@ -20,7 +20,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from rest_framework_simplejwt.tokens import AccessToken
 
-from backend.collab import protocol
+from backend.collab.core import protocol
 from backend.documents.models import Role
 from tests.collab.conftest import Scene
 from tests.collab.providers import NODE_DIR, room_members

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import websockets
 
-from backend.collab import content
+from backend.collab.api.services import document_state
+from backend.collab.core import content
 from backend.collab.models import DocumentSnapshot
-from backend.collab.services import document_state
 from backend.documents.models import Document
 from tests.collab.conftest import FAST, Scene
 from tests.collab.yclient import YClient

@@ -10,9 +10,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from backend.collab.close_codes import CloseCode
-from backend.collab.room import Room
-from backend.collab.store import DjangoUpdateStore
+from backend.collab.core.close_codes import CloseCode
+from backend.collab.core.room import Room
+from backend.collab.storage.store import DjangoUpdateStore
 from backend.documents.models import Role
 from backend.documents.permissions import AccessSnapshot
 

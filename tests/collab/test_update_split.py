@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText, merge_updates
 
-from backend.collab.integration import state_vector
-from backend.collab.protocol import MalformedMessage
-from backend.collab.update_split import split
+from backend.collab.core.integration import state_vector
+from backend.collab.core.protocol import MalformedMessage
+from backend.collab.core.update_split import split
 from tests.collab.updates import hello_then_world, typed
 
 

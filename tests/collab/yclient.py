@@ -18,9 +18,9 @@ import websockets
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText, handle_sync_message
 from websockets.asyncio.client import ClientConnection
 
-from backend.collab import protocol
-from backend.collab.integration import integrate
-from backend.collab.protocol import AwarenessEntry, Reader
+from backend.collab.core import protocol
+from backend.collab.core.integration import integrate
+from backend.collab.core.protocol import AwarenessEntry, Reader
 
 # Parts of updates each client Doc cannot integrate yet (see YClient._integrate).
 _WAITING: weakref.WeakKeyDictionary[Doc[Any], list[bytes]] = weakref.WeakKeyDictionary()
@@ -198,7 +198,7 @@ class YClient:
                 self.head = seq
 
     def _integrate(self, update: bytes) -> None:
-        """Apply a remote update as the server does (``backend.collab.integration``): what
+        """Apply a remote update as the server does (``backend.collab.core.integration``): what
         cannot be integrated yet waits beside the Doc, so a client reconnecting with the
         same Doc keeps it too."""
         _, _WAITING[self.doc] = integrate(self.doc, update, _WAITING.get(self.doc, []))

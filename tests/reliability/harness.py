@@ -25,7 +25,7 @@ from typing import Any
 
 import websockets
 
-from backend.collab import protocol
+from backend.collab.core import protocol
 from tests.collab.yclient import YClient
 from tests.servers import ROOT, TandemProcess
 

@@ -22,7 +22,7 @@ import websockets
 from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from backend.collab import protocol
+from backend.collab.core import protocol
 from tests.collab.conftest import Scene
 from tests.collab.yclient import YClient
 from tests.factories import make_user, token_for

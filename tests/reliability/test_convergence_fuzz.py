@@ -24,10 +24,10 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from pycrdt import Doc, XmlElement, XmlText
 
-from backend.collab import content, integration, protocol
+from backend.collab.api.services import document_state
+from backend.collab.core import content, integration, protocol
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
-from backend.collab.services import document_state
-from backend.collab.update_log import LoadedLog, StoredUpdate
+from backend.collab.storage.update_log import LoadedLog, StoredUpdate
 from backend.documents.models import Document
 from tests.collab.conftest import Scene
 from tests.collab.test_replicas import FAST

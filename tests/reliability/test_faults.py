@@ -23,8 +23,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from backend.collab import content
-from backend.collab.services import document_state
+from backend.collab.api.services import document_state
+from backend.collab.core import content
 from backend.documents.models import Document, Role
 from tests.collab.conftest import FAST, Scene
 from tests.collab.providers import ProviderRoom, Settled, stored_log

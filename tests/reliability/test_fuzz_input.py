@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycrdt import write_var_uint
 
-from backend.collab import protocol
+from backend.collab.core import protocol
 from tests.collab.conftest import Scene
 from tests.reliability import harness
 from tests.reliability.harness import Figures

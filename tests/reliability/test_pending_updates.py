@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
-from backend.collab import protocol
+from backend.collab.api.services import document_state
+from backend.collab.core import protocol
 from backend.collab.models import DocumentSnapshot
-from backend.collab.services import document_state
 from backend.documents.models import Document
 from tests.collab.conftest import Scene
 from tests.collab.updates import hello_then_world, typed

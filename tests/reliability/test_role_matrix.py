@@ -14,7 +14,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from rest_framework.test import APIClient
 
-from backend.collab import protocol
+from backend.collab.core import protocol
 from backend.documents.models import Document
 from tests.collab.conftest import Scene
 from tests.collab.yclient import YClient

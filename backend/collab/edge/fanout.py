@@ -16,7 +16,7 @@ from typing import Any, Literal, TypedDict
 
 from channels.layers import BaseChannelLayer
 
-from backend.collab import metrics
+from backend.collab.edge import metrics
 
 logger = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from backend.collab import metrics
-from backend.collab.close_codes import CloseCode, close_code_for
-from backend.collab.db import in_db_thread
-from backend.collab.limits import ConnectionCounter, RateLimiter
-from backend.collab.outbox import Outbox
-from backend.collab.room import Room
-from backend.collab.runtime import Runtime, get_runtime
+from backend.collab.core.close_codes import CloseCode, close_code_for
+from backend.collab.core.room import Room
+from backend.collab.edge import metrics
+from backend.collab.edge.limits import ConnectionCounter, RateLimiter
+from backend.collab.edge.outbox import Outbox
+from backend.collab.edge.runtime import Runtime, get_runtime
+from backend.collab.storage.db import in_db_thread
 from backend.documents.errors import TandemError
 from backend.documents.models import Role
 from backend.documents.permissions import document_access

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from backend.collab.protocol import AwarenessEntry
+from backend.collab.core.protocol import AwarenessEntry
 
 # y-protocols drops a state not renewed for 30 s; its clients renew every 15 s.
 OUTDATED_SECONDS = 30.0

@@ -20,18 +20,19 @@ from typing import Any, Protocol
 
 from pycrdt import Doc
 
-from backend.collab import metrics, protocol
-from backend.collab.awareness import AwarenessStates, with_user_name
-from backend.collab.close_codes import CloseCode
-from backend.collab.integration import (
+from backend.collab.core import protocol
+from backend.collab.core.awareness import AwarenessStates, with_user_name
+from backend.collab.core.close_codes import CloseCode
+from backend.collab.core.integration import (
     TooMuchWaiting,
     doc_from_log,
     integrate,
     integrate_committed,
     snapshot_state,
 )
-from backend.collab.store import UpdateStore
-from backend.collab.update_log import PendingWrite, StoredUpdate
+from backend.collab.edge import metrics
+from backend.collab.storage.store import UpdateStore
+from backend.collab.storage.update_log import PendingWrite, StoredUpdate
 from backend.documents.errors import DocumentNotFound
 from backend.documents.models import Role
 from backend.documents.permissions import AccessSnapshot

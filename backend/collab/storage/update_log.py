@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Field, Model
 from django.utils import timezone
 
-from backend.collab import update_split
+from backend.collab.core import update_split
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.documents.errors import DocumentNotFound
 from backend.documents.models import Document

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from backend.collab.runtime import Runtime, current_runtime
+from backend.collab.edge.runtime import Runtime, current_runtime
 
 logger = logging.getLogger(__name__)
 

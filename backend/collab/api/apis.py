@@ -14,17 +14,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend.collab import content, services
-from backend.collab.models import DocumentUpdate
-from backend.collab.presence import read_presence
-from backend.collab.runtime import local_presence_entries
-from backend.collab.serializers import (
+from backend.collab.api import services
+from backend.collab.api.serializers import (
     ContentInput,
     ContentOutput,
     HistoryRowOutput,
     PresenceOutput,
     RestoreInput,
 )
+from backend.collab.core import content
+from backend.collab.edge.presence import read_presence
+from backend.collab.edge.runtime import local_presence_entries
+from backend.collab.models import DocumentUpdate
 from backend.documents.apis import PAGE, caller
 from backend.documents.error_responses import error_responses
 from backend.documents.errors import DocumentNotFound

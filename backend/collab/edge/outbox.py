@@ -7,7 +7,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from backend.collab.close_codes import CloseCode
+from backend.collab.core.close_codes import CloseCode
 
 logger = logging.getLogger(__name__)
 

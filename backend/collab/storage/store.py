@@ -15,10 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.db import database_sync_to_async
 from django.db import connection
 
-from backend.collab import update_log
-from backend.collab.db import in_db_thread
-from backend.collab.group_commit import CommitBatch, GroupCommit
-from backend.collab.update_log import LoadedLog, PendingWrite, StoredUpdate
+from backend.collab.storage import update_log
+from backend.collab.storage.db import in_db_thread
+from backend.collab.storage.group_commit import CommitBatch, GroupCommit
+from backend.collab.storage.update_log import LoadedLog, PendingWrite, StoredUpdate
 
 
 class UpdateStore(ABC):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from pycrdt import write_var_uint
 
-from backend.collab.protocol import MalformedMessage, Reader
+from backend.collab.core.protocol import MalformedMessage, Reader
 
 _GC, _SKIP = 0, 10
 _HAS_ORIGIN, _HAS_RIGHT_ORIGIN, _HAS_PARENT_SUB = 0x80, 0x40, 0x20

@@ -8,8 +8,8 @@ from channels.routing import URLRouter
 from django.conf import settings
 from django.urls import re_path
 
-from backend.collab.consumers import DocumentConsumer
-from backend.collab.middleware import JWTAuthMiddleware, OptionalOriginValidator
+from backend.collab.edge.consumers import DocumentConsumer
+from backend.collab.edge.middleware import JWTAuthMiddleware, OptionalOriginValidator
 
 websocket_urlpatterns = [
     re_path(r"^ws/documents/(?P<document_id>[^/?]+)/?$", DocumentConsumer.as_asgi()),

@@ -16,10 +16,11 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.models import User
 from pycrdt import Doc
 
-from backend.collab import content, update_log
-from backend.collab.fanout import group_name, update_message
-from backend.collab.integration import doc_from_log
-from backend.collab.update_log import PendingWrite
+from backend.collab.core import content
+from backend.collab.core.integration import doc_from_log
+from backend.collab.edge.fanout import group_name, update_message
+from backend.collab.storage import update_log
+from backend.collab.storage.update_log import PendingWrite
 from backend.documents.errors import InvalidRequest
 from backend.documents.models import Document
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from backend.collab.db import in_db_thread
-from backend.collab.fanout import LayerFanout
-from backend.collab.presence import LocalPresence, PresenceEntry, RedisPresence
-from backend.collab.room import RoomLimits
-from backend.collab.rooms import RoomRegistry
-from backend.collab.store import DjangoUpdateStore
+from backend.collab.core.room import RoomLimits
+from backend.collab.core.rooms import RoomRegistry
+from backend.collab.edge.fanout import LayerFanout
+from backend.collab.edge.presence import LocalPresence, PresenceEntry, RedisPresence
+from backend.collab.storage.db import in_db_thread
+from backend.collab.storage.store import DjangoUpdateStore
 from backend.documents.permissions import document_access_snapshots
 
 

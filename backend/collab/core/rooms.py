@@ -9,9 +9,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from backend.collab import metrics
-from backend.collab.room import Fanout, Room, RoomLimits
-from backend.collab.store import UpdateStore
+from backend.collab.core.room import Fanout, Room, RoomLimits
+from backend.collab.edge import metrics
+from backend.collab.storage.store import UpdateStore
 from backend.documents.permissions import AccessSnapshot
 
 logger = logging.getLogger(__name__)

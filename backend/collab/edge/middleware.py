@@ -11,8 +11,8 @@ from django.contrib.auth.models import AnonymousUser, User
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
-from backend.collab.close_codes import CloseCode
-from backend.collab.db import in_db_thread
+from backend.collab.core.close_codes import CloseCode
+from backend.collab.storage.db import in_db_thread
 from backend.documents.tokens import CLAIM, token_generation
 
 

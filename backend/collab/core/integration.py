@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from pycrdt import Doc, merge_updates
 
-from backend.collab import protocol, update_split
+from backend.collab.core import protocol, update_split
 
 if TYPE_CHECKING:
-    from backend.collab.update_log import LoadedLog
+    from backend.collab.storage.update_log import LoadedLog
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from backend.collab import apis
+from backend.collab.api import apis
 
 urlpatterns = [
     path("documents/<str:document_id>/content/", apis.ContentApi.as_view(), name="content"),
