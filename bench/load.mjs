@@ -1,10 +1,11 @@
 // The load generator: light protocol-level Yjs clients that only count and time frames,
 // writers that are real Y.Docs, and full Y.Doc clients where a workload needs state
-// (catch-up). One process drives every server the same way; bench/run.py starts it.
+// (catch-up). One process drives every server the same way; bench/run.py starts it
+// (bench/harness/load.py).
 //
-// Usage: node bench/load.mjs '<json config>'   (see run.py for the fields)
+// Usage: node bench/load.mjs '<json config>'   (fields: bench/harness/workloads.py, load.py)
 // Output: JSON lines on stdout. {"event": "start"|"stop"|"connected"|"step", ...} mark the
-// measured windows for run.py's /proc sampling; the last line is {"event": "result", ...}.
+// measured windows for the harness's /proc sampling; the last line is {"event": "result", ...}.
 //
 // Every edit inserts a marker `~<doc>.<n>.<t>~` where t is process.hrtime in microseconds
 // at the writer's send (CLOCK_MONOTONIC); a receiver finds it in the raw frame bytes, so a

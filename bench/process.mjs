@@ -1,6 +1,6 @@
 // What every bench load process (load.mjs, providers.mjs) shares: its config (a JSON
-// argument from bench/run.py), a microsecond clock common to all processes, one JSON
-// object per stdout line, and running the workload the config names.
+// argument from the harness, bench/harness/), a microsecond clock common to all
+// processes, one JSON object per stdout line, and running the workload the config names.
 export const config = JSON.parse(process.argv[2])
 export const nowUs = () => Number(process.hrtime.bigint() / 1000n)
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,7 +1,7 @@
 // Real editor clients for the big-room and big-document workloads: y-websocket 3.1's
 // WebsocketProvider (Tandem, the y-websocket server) or @hocuspocus/provider (Hocuspocus),
 // awareness on, as an editor in a browser has them. bench/run.py starts one or several of
-// these processes and drives them over stdin.
+// these processes and drives them over stdin (bench/harness/editors.py).
 //
 // Usage: node bench/providers.mjs '<json config>'
 //   bigroom: providers `from`..`to` (index 0 is the writer) of one document. Prints

@@ -1,8 +1,8 @@
 """Experiment, not the product: Tandem with one of the profile's suggested fixes patched in.
 
 Runs ``python -m backend.serve`` after monkeypatching, so a suggested change to backend/ can
-be measured by the same suite before anyone edits backend/. ``run.py`` offers these as the
-servers ``tandem-nohop`` and ``tandem-nohop-pool`` (only when named with ``--servers``).
+be measured by the same suite before anyone edits backend/. ``harness/servers.py`` offers these
+as the servers ``tandem-nohop`` and ``tandem-nohop-pool`` (only when named with ``--servers``).
 
 --no-frame-hop  Channels 4.3's ``AsyncConsumer.dispatch`` awaits ``aclose_old_connections()``
                 (a ``sync_to_async`` call in the one thread-sensitive thread) before *every*
