@@ -43,7 +43,7 @@ def pooled_store() -> None:
     django.setup()
     from channels.db import database_sync_to_async
 
-    from backend.collab import store
+    from backend.collab.storage import store
 
     store.in_db_thread = lambda function: database_sync_to_async(function, thread_sensitive=False)  # type: ignore[assignment]
 
