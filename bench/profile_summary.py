@@ -21,9 +21,13 @@ def frame_name(frame: str) -> str:
         return frame
     func, path = match.groups()
     parts = path.split("/")
-    short = "/".join(parts[-2:]) if "site-packages" not in path else "/".join(
-        parts[parts.index("site-packages") + 1 :][:2] + parts[-1:]
-    ) if len(parts) > 2 else path
+    short = (
+        "/".join(parts[-2:])
+        if "site-packages" not in path
+        else "/".join(parts[parts.index("site-packages") + 1 :][:2] + parts[-1:])
+        if len(parts) > 2
+        else path
+    )
     return f"{func} ({short})"
 
 
@@ -39,9 +43,15 @@ def summarize(path: Path, top: int) -> str:
         count = int(count_text)
         raw_frames = stack.split(";")
         # py-spy's raw format starts each stack at its thread's root frame.
-        thread = "event loop (main thread)" if "runpy" in raw_frames[0] else (
-            "database thread (sync_to_async)" if any("SyncToAsync" in f for f in raw_frames)
-            else "other threads")
+        thread = (
+            "event loop (main thread)"
+            if "runpy" in raw_frames[0]
+            else (
+                "database thread (sync_to_async)"
+                if any("SyncToAsync" in f for f in raw_frames)
+                else "other threads"
+            )
+        )
         frames = [frame_name(f) for f in raw_frames]
         samples += count
         threads[thread] += count

@@ -50,8 +50,16 @@ def running(servers: list[Server]) -> Iterator[None]:
             server.stop()
 
 
-ALL_WORKLOADS = ["idle", "cold", "fanout", "audience", "saturation", "catchup", "bigroom",
-                 "bigdoc"]  # and "profile"
+ALL_WORKLOADS = [
+    "idle",
+    "cold",
+    "fanout",
+    "audience",
+    "saturation",
+    "catchup",
+    "bigroom",
+    "bigdoc",
+]  # and "profile"
 
 
 def main() -> None:
@@ -61,8 +69,12 @@ def main() -> None:
     parser.add_argument("--workloads", help=f"comma-separated subset of {','.join(ALL_WORKLOADS)}")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     parser.add_argument("--bigroom-sizes", help="comma-separated editors per big room (100,500)")
-    parser.add_argument("--profile-docs", type=int, default=10,
-                        help="documents in the profiled fan-out (workload 'profile', not run by default)")
+    parser.add_argument(
+        "--profile-docs",
+        type=int,
+        default=10,
+        help="documents in the profiled fan-out (workload 'profile', not run by default)",
+    )
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     if args.bigroom_sizes:
@@ -81,17 +93,23 @@ def main() -> None:
         "command": " ".join(sys.argv),
         "quick": args.quick,
         "machine": machine(),
-        "tandem_commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                                        text=True).stdout.strip(),
-        "tandem_worktree_dirty": bool(subprocess.run(
-            ["git", "status", "--porcelain", "backend"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()),
+        "tandem_commit": subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+        "tandem_worktree_dirty": bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "backend"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+        ),
         "plan": plan.__dict__,
         "servers": {s.name: s.label for s in servers},
         "clients": "light protocol-level clients in one Node process (load.mjs) that count and "
-                   "time frames; writers are real Y.Docs; catch-up uses a full Y.Doc client; "
-                   "bigroom and bigdoc use real editors (providers.mjs: y-websocket 3.1's "
-                   "WebsocketProvider, @hocuspocus/provider 3.4.4 for Hocuspocus), awareness on",
+        "time frames; writers are real Y.Docs; catch-up uses a full Y.Doc client; "
+        "bigroom and bigdoc use real editors (providers.mjs: y-websocket 3.1's "
+        "WebsocketProvider, @hocuspocus/provider 3.4.4 for Hocuspocus), awareness on",
         "workloads": {},
     }
     with running(servers):
@@ -103,19 +121,44 @@ def main() -> None:
         steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("idle", lambda: workload_idle(servers, plan)),
             ("cold", lambda: workload_cold(tandem, plan) if tandem else {}),
-            ("fanout", lambda: workload_fanout(servers, plan, docs_count=plan.fanout_docs,
-                                               seconds=plan.fanout_seconds, runs_count=plan.runs)),
+            (
+                "fanout",
+                lambda: workload_fanout(
+                    servers,
+                    plan,
+                    docs_count=plan.fanout_docs,
+                    seconds=plan.fanout_seconds,
+                    runs_count=plan.runs,
+                ),
+            ),
             # The replicas' backlog at ten times their capacity adds a minute and nothing new.
-            ("fanout_issue_scale", lambda: workload_fanout(
-                [s for s in servers if len(s.commands) == 1], plan, docs_count=plan.issue_fanout_docs,
-                seconds=plan.issue_fanout_seconds, runs_count=1) if plan.issue_fanout_docs else {}),
+            (
+                "fanout_issue_scale",
+                lambda: (
+                    workload_fanout(
+                        [s for s in servers if len(s.commands) == 1],
+                        plan,
+                        docs_count=plan.issue_fanout_docs,
+                        seconds=plan.issue_fanout_seconds,
+                        runs_count=1,
+                    )
+                    if plan.issue_fanout_docs
+                    else {}
+                ),
+            ),
             ("audience", lambda: workload_audience(servers, plan)),
             ("saturation", lambda: workload_saturation(servers, plan)),
             ("catchup", lambda: workload_catchup(servers, plan)),
             ("bigroom", lambda: workload_bigroom(servers, plan)),
             ("bigdoc", lambda: workload_bigdoc(servers, plan)),
-            ("profile", lambda: {s.name: workload_profile(s, plan, args.profile_docs, 15)
-                                 for s in servers if s.style == "tandem"}),
+            (
+                "profile",
+                lambda: {
+                    s.name: workload_profile(s, plan, args.profile_docs, 15)
+                    for s in servers
+                    if s.style == "tandem"
+                },
+            ),
         ]
         for key, step in steps:
             if key.split("_")[0] not in workloads:
@@ -142,4 +185,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

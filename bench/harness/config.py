@@ -40,4 +40,3 @@ TANDEM_ENV = {
     # issue 13); set here so the bench runs the same before and after that change.
     "WS_MAX_MESSAGE_BYTES": str(32 * 1024 * 1024),
 }
-

@@ -13,13 +13,17 @@ from .config import BENCH_PASSWORD, BENCH_USER, DB_NAME, PG_ADMIN, PROJECT_PY, R
 def prepare_database() -> None:
     exists = subprocess.run(
         ["psql", PG_ADMIN, "-Atc", f"select 1 from pg_database where datname = '{DB_NAME}'"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     if not exists:
         subprocess.run(["psql", PG_ADMIN, "-qc", f'create database "{DB_NAME}"'], check=True)
     subprocess.run(
         [str(PROJECT_PY), "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT, env={**os.environ, **TANDEM_ENV}, check=True,
+        cwd=ROOT,
+        env={**os.environ, **TANDEM_ENV},
+        check=True,
     )
 
 
@@ -67,4 +71,3 @@ def purge_run_documents() -> None:
                 f"(select id from {doc} where title like 'bench-run-%%')"
             )
         cur.execute(f"delete from {doc} where title like 'bench-run-%%'")  # noqa: S608
-

@@ -30,8 +30,12 @@ class Providers:
         if server.style == "tandem":
             config["token"] = TOKENS[server.name]
         self.proc = subprocess.Popen(
-            [NODE_BIN, "bench/providers.mjs", json.dumps(config)], cwd=ROOT, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [NODE_BIN, "bench/providers.mjs", json.dumps(config)],
+            cwd=ROOT,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -80,15 +84,21 @@ def bigroom_run(server: Server, plan: Plan, size: int, processes: int) -> dict[s
     measured: dict[str, Any] = {}
     try:
         for k in range(processes):
-            config = {"workload": "bigroom", "doc": doc, "from": cuts[k], "to": cuts[k + 1],
-                      "rate": plan.bigroom_rate}
+            config = {
+                "workload": "bigroom",
+                "doc": doc,
+                "from": cuts[k],
+                "to": cuts[k + 1],
+                "rate": plan.bigroom_rate,
+            }
             procs.append(Providers(server, config, server.bases[k % len(server.bases)]))
         synced = [p.next("synced", 300) for p in procs]
         clients = [p.proc.pid for p in procs]
         with Sampler(server.pids) as sampler:
             for p in procs:
-                p.command(f"start {plan.bigroom_warmup} {plan.bigroom_seconds} "
-                          f"{plan.bigroom_drain}")
+                p.command(
+                    f"start {plan.bigroom_warmup} {plan.bigroom_seconds} {plan.bigroom_drain}"
+                )
             time.sleep(plan.bigroom_warmup)
             db0 = {pid: cpu_seconds(pid) for pid in (postgres_backends() if server.durable else [])}
             t0 = time.monotonic()
@@ -100,8 +110,13 @@ def bigroom_run(server: Server, plan: Plan, size: int, processes: int) -> dict[s
             measured = {
                 "server_cpu_s": cpu_of(server.pids) - cpu0,
                 "client_cpu_s": cpu_of(clients) - client0,
-                "db_cpu_s": sum(max(0.0, cpu_seconds(pid) - t) for pid, t in db0.items()
-                                if Path(f"/proc/{pid}").exists()) if server.durable else None,
+                "db_cpu_s": sum(
+                    max(0.0, cpu_seconds(pid) - t)
+                    for pid, t in db0.items()
+                    if Path(f"/proc/{pid}").exists()
+                )
+                if server.durable
+                else None,
                 "window_s": window,
                 # Share of the window in which some task waited for a CPU (other sessions'
                 # processes included), and the 1-minute load average at its start and end.
@@ -120,15 +135,17 @@ def bigroom_run(server: Server, plan: Plan, size: int, processes: int) -> dict[s
         for p in procs:
             p.stop()
     out = bigroom_summary(results, measured)
-    out.update({
-        "providers": size,
-        "load_processes": processes,
-        "connect_seconds": max(s["seconds"] for s in synced),
-        "all_synced": all(s["all"] for s in synced),
-        "peak_rss_mib": sampler.peak / 2**20,
-        "settle_s": settle(server),
-        "processes": results,
-    })
+    out.update(
+        {
+            "providers": size,
+            "load_processes": processes,
+            "connect_seconds": max(s["seconds"] for s in synced),
+            "all_synced": all(s["all"] for s in synced),
+            "peak_rss_mib": sampler.peak / 2**20,
+            "settle_s": settle(server),
+            "processes": results,
+        }
+    )
     return out
 
 
@@ -153,8 +170,11 @@ def bigroom_summary(results: list[dict[str, Any]], measured: dict[str, Any]) -> 
         "received": received,
         "lost": max(0, sent * readers - received),
         "converged_readers": sum(1 for r in results for m in r["markers_in_docs"] if m == sent),
-        "latency_ms": {"p50": percentile(lat, 0.5), "p99": percentile(lat, 0.99),
-                       "max": max(lat) if lat else None},
+        "latency_ms": {
+            "p50": percentile(lat, 0.5),
+            "p99": percentile(lat, 0.99),
+            "max": max(lat) if lat else None,
+        },
         # Counted at the clients: what the providers sent is what the server received.
         "server_received_awareness_frames_per_s": per_s("frames_sent", "awareness"),
         "server_sent_awareness_frames_per_s": per_s("frames_received", "awareness"),
@@ -191,12 +211,14 @@ def workload_bigroom(servers: list[Server], plan: Plan) -> dict[str, Any]:
             row["loadavg_1min_before"] = load
             out[key] = row
             lat = row["latency_ms"]
-            log(f"big room {key}: p50 {fmt(lat['p50'], 2)} p99 {fmt(lat['p99'], 2)} ms, "
+            log(
+                f"big room {key}: p50 {fmt(lat['p50'], 2)} p99 {fmt(lat['p99'], 2)} ms, "
                 f"lost {row['lost']} of {row['expected']}, server {row['server_cores']:.2f} cores, "
                 f"clients {row['client_cores']:.2f} cores, awareness in/out "
                 f"{row['server_received_awareness_frames_per_s']:.0f}/"
                 f"{row['server_sent_awareness_frames_per_s']:.0f} frames/s, "
-                f"closes {row['closes_during_window']}")
+                f"closes {row['closes_during_window']}"
+            )
             time.sleep(2)
     return out
 
@@ -226,8 +248,17 @@ def workload_bigdoc(servers: list[Server], plan: Plan) -> dict[str, Any]:
             CRASHES.setdefault(server.name, []).append("bigdoc")
         [doc] = docs_for(server, 1, "bigdoc")
         cold = server.durable
-        providers = Providers(server, {"workload": "bigdoc", "doc": doc, "size": plan.bigdoc_size,
-                                       "runs": plan.bigdoc_runs, "cold": cold}, server.bases[0])
+        providers = Providers(
+            server,
+            {
+                "workload": "bigdoc",
+                "doc": doc,
+                "size": plan.bigdoc_size,
+                "runs": plan.bigdoc_runs,
+                "cold": cold,
+            },
+            server.bases[0],
+        )
         waits = []
         try:
             with Sampler(server.pids) as sampler:
@@ -249,19 +280,25 @@ def workload_bigdoc(servers: list[Server], plan: Plan) -> dict[str, Any]:
             continue
         providers.stop()
         result.pop("event", None)
-        result.update({
-            "paste_event": pasted, "unload_waits_s": waits, "server_cpu_s": cpu,
-            "peak_rss_mib": sampler.peak / 2**20, "cpu_pressure_some": pressure,
-            "loadavg_1min_before": load0,
-            "warm_ms": median([r["ms"] for r in result["warm"]]),
-            "cold_ms": median([r["ms"] for r in result["cold"]]) if result["cold"] else None,
-            "all_complete": all(r["ok"] for r in result["warm"] + result["cold"]),
-        })
+        result.update(
+            {
+                "paste_event": pasted,
+                "unload_waits_s": waits,
+                "server_cpu_s": cpu,
+                "peak_rss_mib": sampler.peak / 2**20,
+                "cpu_pressure_some": pressure,
+                "loadavg_1min_before": load0,
+                "warm_ms": median([r["ms"] for r in result["warm"]]),
+                "cold_ms": median([r["ms"] for r in result["cold"]]) if result["cold"] else None,
+                "all_complete": all(r["ok"] for r in result["warm"] + result["cold"]),
+            }
+        )
         out[server.name] = result
-        log(f"big document {server.name}: paste delivered in "
+        log(
+            f"big document {server.name}: paste delivered in "
             f"{result['paste_delivered_ms']:.0f} ms, first sync {fmt(result['warm_ms'], 0)} ms "
             f"loaded, {fmt(result['cold_ms'], 0)} ms cold, "
-            f"peak RSS {result['peak_rss_mib']:.0f} MiB")
+            f"peak RSS {result['peak_rss_mib']:.0f} MiB"
+        )
         settle(server)
     return out
-

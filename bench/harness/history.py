@@ -43,8 +43,14 @@ def typing_updates(client: int, count: int, name: str = "bench") -> Iterator[byt
 def typing_state(client: int, count: int, name: str = "bench") -> bytes:
     """The full state after ``typing_updates``: one merged item, as encodeStateAsUpdate gives."""
     text = "".join("abcdefghij"[k % 10] for k in range(count))
-    return (b"\x01\x01" + _var_uint(client) + b"\x00\x04\x01" + _var_string(name)
-            + _var_string(text) + b"\x00")
+    return (
+        b"\x01\x01"
+        + _var_uint(client)
+        + b"\x00\x04\x01"
+        + _var_string(name)
+        + _var_string(text)
+        + b"\x00"
+    )
 
 
 def history_document(updates: int, *, snapshot: bool) -> str:
@@ -92,4 +98,3 @@ def drop_snapshots(doc_id: str) -> None:
     from backend.collab.models import DocumentSnapshot
 
     DocumentSnapshot.objects.filter(document_id=doc_id).delete()
-

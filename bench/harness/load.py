@@ -42,7 +42,10 @@ def run_load(
     db_pids = postgres_backends() if server.durable else []
     proc = subprocess.Popen(
         [NODE_BIN, "bench/load.mjs", json.dumps(config)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + timeout
     window = Window()
@@ -62,8 +65,11 @@ def run_load(
             elif event["event"] == "stop" and mark is not None:
                 cpu = sum(cpu_seconds(p) for p in server.pids) - mark[0]
                 # Backends that exited during the window read as 0: count only survivors.
-                db_cpu = sum(max(0.0, cpu_seconds(p) - t) for p, t in db_start.items()
-                             if Path(f"/proc/{p}").exists())
+                db_cpu = sum(
+                    max(0.0, cpu_seconds(p) - t)
+                    for p, t in db_start.items()
+                    if Path(f"/proc/{p}").exists()
+                )
                 window.cpu += cpu
                 window.db_cpu += db_cpu
                 window.seconds += now - mark[2]
@@ -81,7 +87,9 @@ def run_load(
                 raise RuntimeError(f"{server.name}: load timed out")
         proc.wait()
     if proc.returncode != 0 or not result:
-        raise RuntimeError(f"{server.name}: load.mjs failed: {proc.stderr.read() if proc.stderr else ''}")
+        raise RuntimeError(
+            f"{server.name}: load.mjs failed: {proc.stderr.read() if proc.stderr else ''}"
+        )
     result.pop("event", None)
     result["settle_s"] = settle(server)
     result["server_cpu_s"] = window.cpu
@@ -109,4 +117,3 @@ def docs_for(server: Server, count: int, tag: str) -> list[str]:
     if server.style == "tandem":
         return new_documents(count, tag)
     return [f"{tag}-{uuid.uuid4().hex[:12]}" for _ in range(count)]
-

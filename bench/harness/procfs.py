@@ -54,9 +54,20 @@ class Sampler:
 def postgres_backends() -> list[int]:
     """Pids of the PostgreSQL backends serving the bench database (Tandem's durability CPU)."""
     out = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", DB_NAME, "-Atc",
-         f"select pid from pg_stat_activity where datname = '{DB_NAME}' and pid <> pg_backend_pid()"],
-        capture_output=True, text=True, check=False,
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            DB_NAME,
+            "-Atc",
+            f"select pid from pg_stat_activity where datname = '{DB_NAME}' and pid <> pg_backend_pid()",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return [int(line) for line in out.stdout.split() if line.strip().isdigit()]
 
@@ -73,4 +84,3 @@ def cpu_pressure() -> float:
     except (OSError, IndexError):
         return 0.0
     return int(some.rsplit("total=", 1)[1]) / 1e6
-

@@ -79,8 +79,10 @@ def report(data: dict[str, Any], servers: list[Server]) -> str:
             f"{p['fanout_rate']:g} updates/s per writer, {seconds:g} s, "
             f"median of {runs} run(s)"
         )
-        lines.append("| server | p50 ms | p99 ms | max ms | lost | CPU s | DB CPU s | peak RSS MiB "
-                     "| p99 / y-websocket | p99 / bare relay |")
+        lines.append(
+            "| server | p50 ms | p99 ms | max ms | lost | CPU s | DB CPU s | peak RSS MiB "
+            "| p99 / y-websocket | p99 / bare relay |"
+        )
         lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for name, row in w[key]["summary"].items():
             lines.append(
@@ -90,19 +92,25 @@ def report(data: dict[str, Any], servers: list[Server]) -> str:
                 f"| {fmt(row.get('p99_vs_bare-relay'), 2)} |"
             )
     if "audience" in w:
-        lines.append("\nAudience scaling: 1 writer at "
-                     f"{data['plan']['audience_rate']:g} updates/s; p99 ms / CPU us per delivered update")
+        lines.append(
+            "\nAudience scaling: 1 writer at "
+            f"{data['plan']['audience_rate']:g} updates/s; p99 ms / CPU us per delivered update"
+        )
         sizes = data["plan"]["audience"]
         lines.append("| server | " + " | ".join(f"{n} readers" for n in sizes) + " |")
         lines.append("|---|" + "---|" * len(sizes))
         for name, rows in w["audience"].items():
-            cells = [f"{fmt(rows[str(n)]['p99_ms'], 2)} / {fmt(rows[str(n)]['cpu_us_per_delivery'])}"
-                     + (f" (lost {rows[str(n)]['lost']})" if rows[str(n)]["lost"] else "")
-                     for n in sizes]
+            cells = [
+                f"{fmt(rows[str(n)]['p99_ms'], 2)} / {fmt(rows[str(n)]['cpu_us_per_delivery'])}"
+                + (f" (lost {rows[str(n)]['lost']})" if rows[str(n)]["lost"] else "")
+                for n in sizes
+            ]
             lines.append(f"| {labels[name]} | " + " | ".join(cells) + " |")
     if "saturation" in w:
-        lines.append("\nSaturation: highest total rate with p99 <= 100 ms and nothing lost "
-                     f"({data['plan']['saturation_docs']} docs x {data['plan']['saturation_readers']} readers)")
+        lines.append(
+            "\nSaturation: highest total rate with p99 <= 100 ms and nothing lost "
+            f"({data['plan']['saturation_docs']} docs x {data['plan']['saturation_readers']} readers)"
+        )
         lines.append("| server | updates/s accepted | deliveries/s sent | first failing step |")
         lines.append("|---|---|---|---|")
         for name, row in w["saturation"].items():
@@ -112,32 +120,44 @@ def report(data: dict[str, Any], servers: list[Server]) -> str:
                 f = failed[-1]
                 why = f"{f['rate']}/s: p99 {fmt(f['latency_ms']['p99'])} ms, lost {f['lost']}"
             at_least = ">= " if row.get("capped_by_load_generator") else ""
-            lines.append(f"| {labels[name]} | {at_least}{fmt(row['max_ok_updates_per_s'], 0)} "
-                         f"| {fmt(row['max_ok_deliveries_per_s'], 0)} | {why} |")
+            lines.append(
+                f"| {labels[name]} | {at_least}{fmt(row['max_ok_updates_per_s'], 0)} "
+                f"| {fmt(row['max_ok_deliveries_per_s'], 0)} | {why} |"
+            )
     if "idle" in w:
         lines.append(f"\nIdle connections: {data['plan']['idle_connections']} on one server")
         lines.append("| server | KiB RSS per connection | seconds to connect all | open at end |")
         lines.append("|---|---|---|---|")
         for name, row in w["idle"].items():
-            lines.append(f"| {labels[name]} | {fmt(row['kib_per_connection'])} "
-                         f"| {fmt(row['connect_seconds'])} | {row['open_at_end']} |")
+            lines.append(
+                f"| {labels[name]} | {fmt(row['kib_per_connection'])} "
+                f"| {fmt(row['connect_seconds'])} | {row['open_at_end']} |"
+            )
     if "cold" in w:
-        lines.append("\nCold load (Tandem, 1 process): time from opening the socket to the full state")
+        lines.append(
+            "\nCold load (Tandem, 1 process): time from opening the socket to the full state"
+        )
         lines.append("| history (updates) | load ms | bytes |")
         lines.append("|---|---|---|")
         for key, row in w["cold"].items():
             lines.append(f"| {key} | {fmt(row['load_ms'])} | {fmt(row['bytes'], 0)} |")
     if "catchup" in w:
         lines.append(f"\nReconnect catch-up after {data['plan']['catchup_updates']} missed updates")
-        lines.append("| server | catch-up ms | bytes received | converged | writer's updates relayed/s |")
+        lines.append(
+            "| server | catch-up ms | bytes received | converged | writer's updates relayed/s |"
+        )
         lines.append("|---|---|---|---|---|")
         for key, row in w["catchup"].items():
             base, _, variant = key.partition(" ")
             if "error" in row:
-                lines.append(f"| {labels.get(base, base)} | failed: {row['error'].splitlines()[0][:160]} | | | |")
+                lines.append(
+                    f"| {labels.get(base, base)} | failed: {row['error'].splitlines()[0][:160]} | | | |"
+                )
                 continue
-            lines.append(f"| {labels.get(base, base)} {variant} | {fmt(row['catchup_ms'])} "
-                         f"| {fmt(row['bytes'], 0)} | {row['converged']} | {fmt(row['accepted_per_s'], 0)} |")
+            lines.append(
+                f"| {labels.get(base, base)} {variant} | {fmt(row['catchup_ms'])} "
+                f"| {fmt(row['bytes'], 0)} | {row['converged']} | {fmt(row['accepted_per_s'], 0)} |"
+            )
     if "bigroom" in w:
         lines.extend(report_bigroom(w["bigroom"], labels, p))
     if "bigdoc" in w:
@@ -162,10 +182,14 @@ def report_bigroom(rows: dict[str, Any], labels: dict[str, str], p: dict[str, An
             lines.append(f"| {label} | {size} | failed: {why} | | | | | | | | | |")
             continue
         lat = row["latency_ms"]
-        received = (f"{row['server_received_awareness_frames_per_s']:.0f} "
-                    f"({row['server_received_awareness_entries_per_s']:.0f})")
-        sent = (f"{row['server_sent_awareness_frames_per_s']:.0f} "
-                f"({row['server_sent_awareness_entries_per_s']:.0f})")
+        received = (
+            f"{row['server_received_awareness_frames_per_s']:.0f} "
+            f"({row['server_received_awareness_entries_per_s']:.0f})"
+        )
+        sent = (
+            f"{row['server_sent_awareness_frames_per_s']:.0f} "
+            f"({row['server_sent_awareness_entries_per_s']:.0f})"
+        )
         lines.append(
             f"| {label} | {size} | {fmt(lat['p50'], 2)} | {fmt(lat['p99'], 2)} "
             f"| {row['lost']} | {fmt(row['server_cores'], 2)} | {fmt(row['client_cores'], 2)} "
@@ -188,9 +212,11 @@ def report_bigdoc(rows: dict[str, Any], labels: dict[str, str], p: dict[str, Any
         if "error" in row:
             lines.append(f"| {label} | failed: {row['error'].splitlines()[0][:160]} | | | | |")
             continue
-        lines.append(f"| {label} | {fmt(row['paste_delivered_ms'], 0)} | {fmt(row['warm_ms'], 0)} "
-                     f"| {fmt(row['cold_ms'], 0)} | {fmt(row['peak_rss_mib'], 0)} "
-                     f"| {row.get('cpu_pressure_some', 0):.0%} |")
+        lines.append(
+            f"| {label} | {fmt(row['paste_delivered_ms'], 0)} | {fmt(row['warm_ms'], 0)} "
+            f"| {fmt(row['cold_ms'], 0)} | {fmt(row['peak_rss_mib'], 0)} "
+            f"| {row.get('cpu_pressure_some', 0):.0%} |"
+        )
     return lines
 
 
@@ -198,11 +224,18 @@ def machine() -> dict[str, Any]:
     load = os.getloadavg()
     return {
         "cores": os.cpu_count(),
-        "cpu": next((line.split(":", 1)[1].strip() for line in
-                     Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?"),
+        "cpu": next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "?",
+        ),
         "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1),
         "python": platform.python_version(),
-        "node": subprocess.run([NODE_BIN, "--version"], capture_output=True, text=True).stdout.strip(),
+        "node": subprocess.run(
+            [NODE_BIN, "--version"], capture_output=True, text=True
+        ).stdout.strip(),
         "loadavg_at_start": load,
     }
-

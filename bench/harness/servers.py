@@ -73,7 +73,9 @@ class Server:
             command = [part.replace("{port}", str(port)) for part in template]
             env = {**os.environ, **self.env, "PORT": str(port), "HOST": "127.0.0.1"}
             log = open(LOGS / f"{self.name}-{i}.log", "ab")  # noqa: SIM115
-            proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
             self.procs.append(proc)
             self.ports.append(port)
         for proc, port in zip(self.procs, self.ports, strict=True):
@@ -121,23 +123,53 @@ def make_servers(selected: set[str] | None) -> list[Server]:
     tandem = [str(PROJECT_PY), "-m", "backend.serve"]
     servers = [
         Server("tandem", "Tandem (1 process)", "tandem", [tandem], TANDEM_ENV, durable=True),
-        Server("tandem-2r", "Tandem (2 replicas)", "tandem", [tandem, tandem], TANDEM_ENV, durable=True),
-        Server("y-websocket", "y-websocket 1.5.4", "path",
-               [[NODE_BIN, "bench/node_modules/y-websocket/bin/server.js"]]),
-        Server("hocuspocus", "Hocuspocus 3.4.4", "hocuspocus",
-               [[NODE_BIN, "bench/servers/hocuspocus.mjs", "{port}"]]),
-        Server("pycrdt-websocket", "pycrdt-websocket 0.16.5", "path",
-               [[str(BENCH_PY), "bench/servers/pycrdt_websocket_server.py", "{port}"]]),
-        Server("bare-relay", "bare relay (pycrdt+websockets)", "path",
-               [[str(PROJECT_PY), "bench/bare_relay.py", "--port", "{port}"]]),
+        Server(
+            "tandem-2r", "Tandem (2 replicas)", "tandem", [tandem, tandem], TANDEM_ENV, durable=True
+        ),
+        Server(
+            "y-websocket",
+            "y-websocket 1.5.4",
+            "path",
+            [[NODE_BIN, "bench/node_modules/y-websocket/bin/server.js"]],
+        ),
+        Server(
+            "hocuspocus",
+            "Hocuspocus 3.4.4",
+            "hocuspocus",
+            [[NODE_BIN, "bench/servers/hocuspocus.mjs", "{port}"]],
+        ),
+        Server(
+            "pycrdt-websocket",
+            "pycrdt-websocket 0.16.5",
+            "path",
+            [[str(BENCH_PY), "bench/servers/pycrdt_websocket_server.py", "{port}"]],
+        ),
+        Server(
+            "bare-relay",
+            "bare relay (pycrdt+websockets)",
+            "path",
+            [[str(PROJECT_PY), "bench/bare_relay.py", "--port", "{port}"]],
+        ),
     ]
     # Experiments (bench/experiments/tandem_patched.py): run only when named in --servers.
     patched = [str(PROJECT_PY), "bench/experiments/tandem_patched.py"]
     experiments = [
-        Server("tandem-nohop", "Tandem + patch: no per-frame DB-thread hop", "tandem",
-               [[*patched, "--no-frame-hop"]], TANDEM_ENV, durable=True),
-        Server("tandem-nohop-pool", "Tandem + patches: no hop, pooled DB threads", "tandem",
-               [[*patched, "--no-frame-hop", "--db-pool"]], TANDEM_ENV, durable=True),
+        Server(
+            "tandem-nohop",
+            "Tandem + patch: no per-frame DB-thread hop",
+            "tandem",
+            [[*patched, "--no-frame-hop"]],
+            TANDEM_ENV,
+            durable=True,
+        ),
+        Server(
+            "tandem-nohop-pool",
+            "Tandem + patches: no hop, pooled DB threads",
+            "tandem",
+            [[*patched, "--no-frame-hop", "--db-pool"]],
+            TANDEM_ENV,
+            durable=True,
+        ),
     ]
     if selected is None:
         return servers
@@ -148,7 +180,8 @@ def fetch_token(server: Server) -> str:
     body = json.dumps({"username": BENCH_USER, "password": BENCH_PASSWORD}).encode()
     request = urllib.request.Request(  # noqa: S310
         f"http://127.0.0.1:{server.ports[0]}/api/auth/token/",
-        data=body, headers={"Content-Type": "application/json"},
+        data=body,
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
         return str(json.load(response)["access"])
@@ -176,8 +209,9 @@ def tandem_bytes(server: Server) -> list[float] | None:
     if server.style != "tandem":
         return None
     try:
-        return [tandem_metric(server, f"tandem_bytes_{d}_total", timeout=3)
-                for d in ("received", "sent")]
+        return [
+            tandem_metric(server, f"tandem_bytes_{d}_total", timeout=3)
+            for d in ("received", "sent")
+        ]
     except OSError:
         return None
-

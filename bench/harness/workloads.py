@@ -37,15 +37,18 @@ def workload_idle(servers: list[Server], plan: Plan) -> dict[str, Any]:
         result = run_load(
             server,
             {"workload": "idle", "docs": docs, "connections": plan.idle_connections, "hold": 3},
-            timeout=900, on_event=on_event,
+            timeout=900,
+            on_event=on_event,
         )
         after = sampled.get("rss", 0.0)
         result["rss_before_mib"] = before / 2**20
         result["rss_after_mib"] = after / 2**20
         result["kib_per_connection"] = (after - before) / 1024 / plan.idle_connections
         out[server.name] = result
-        log(f"idle {server.name}: {result['kib_per_connection']:.1f} KiB/conn, "
-            f"{result['connect_seconds']:.1f} s to connect {plan.idle_connections}")
+        log(
+            f"idle {server.name}: {result['kib_per_connection']:.1f} KiB/conn, "
+            f"{result['connect_seconds']:.1f} s to connect {plan.idle_connections}"
+        )
         time.sleep(2)
     return out
 
@@ -57,14 +60,22 @@ def workload_fanout(
     for run in range(runs_count):
         for server in servers:
             docs = docs_for(server, docs_count, "fanout")
-            result = run_load(server, {
-                "workload": "fanout", "docs": docs, "readers": plan.fanout_readers,
-                "rate": plan.fanout_rate, "seconds": seconds,
-            })
+            result = run_load(
+                server,
+                {
+                    "workload": "fanout",
+                    "docs": docs,
+                    "readers": plan.fanout_readers,
+                    "rate": plan.fanout_rate,
+                    "seconds": seconds,
+                },
+            )
             runs[server.name].append(result)
             lat = result["latency_ms"]
-            log(f"fanout {docs_count} docs run {run + 1} {server.name}: p50 {lat['p50']:.2f} p99 {lat['p99']:.2f} "
-                f"max {lat['max']:.1f} ms, lost {result['lost']}, cpu {result['server_cpu_s']:.2f} s")
+            log(
+                f"fanout {docs_count} docs run {run + 1} {server.name}: p50 {lat['p50']:.2f} p99 {lat['p99']:.2f} "
+                f"max {lat['max']:.1f} ms, lost {result['lost']}, cpu {result['server_cpu_s']:.2f} s"
+            )
             time.sleep(0.5)
     return {"runs": runs, "summary": summarize_runs(runs, servers)}
 
@@ -76,10 +87,17 @@ def workload_audience(servers: list[Server], plan: Plan) -> dict[str, Any]:
             results = []
             for _ in range(plan.audience_runs):
                 [doc] = docs_for(server, 1, f"audience{readers}")
-                result = run_load(server, {
-                    "workload": "fanout", "docs": [doc], "readers": readers,
-                    "rate": plan.audience_rate, "seconds": plan.audience_seconds,
-                }, timeout=600)
+                result = run_load(
+                    server,
+                    {
+                        "workload": "fanout",
+                        "docs": [doc],
+                        "readers": readers,
+                        "rate": plan.audience_rate,
+                        "seconds": plan.audience_seconds,
+                    },
+                    timeout=600,
+                )
                 results.append(result)
                 time.sleep(0.5)
             cpu = median([r["server_cpu_s"] for r in results]) or 0.0
@@ -96,8 +114,10 @@ def workload_audience(servers: list[Server], plan: Plan) -> dict[str, Any]:
                 "runs": results,
             }
             row = out[server.name][str(readers)]
-            log(f"audience {readers} {server.name}: p99 {row['p99_ms']:.2f} ms, "
-                f"{row['cpu_us_per_delivery']:.1f} us CPU/delivery, lost {row['lost']}")
+            log(
+                f"audience {readers} {server.name}: p99 {row['p99_ms']:.2f} ms, "
+                f"{row['cpu_us_per_delivery']:.1f} us CPU/delivery, lost {row['lost']}"
+            )
     return out
 
 
@@ -107,24 +127,34 @@ def workload_saturation(servers: list[Server], plan: Plan) -> dict[str, Any]:
         results = []
         for _ in range(plan.saturation_runs):
             docs = docs_for(server, plan.saturation_docs, "saturation")
-            result = run_load(server, {
-                "workload": "saturate", "docs": docs, "readers": plan.saturation_readers,
-                "rates": plan.saturation_rates, "seconds": plan.saturation_seconds,
-            }, timeout=600)
+            result = run_load(
+                server,
+                {
+                    "workload": "saturate",
+                    "docs": docs,
+                    "readers": plan.saturation_readers,
+                    "rates": plan.saturation_rates,
+                    "seconds": plan.saturation_seconds,
+                },
+                timeout=600,
+            )
             for step, window in zip(result["steps"], result["windows"], strict=False):
                 step["server_cpu_s"] = window["cpu_s"]
                 step["db_cpu_s"] = window["db_cpu_s"] if server.durable else None
             results.append(result)
             time.sleep(2)
         out[server.name] = {
-            "capped_by_load_generator": all(r["max_ok_rate"] == max(plan.saturation_rates)
-                                            for r in results),
+            "capped_by_load_generator": all(
+                r["max_ok_rate"] == max(plan.saturation_rates) for r in results
+            ),
             "max_ok_updates_per_s": median([r["max_ok_sent_per_s"] for r in results]),
             "max_ok_deliveries_per_s": median([r["max_ok_deliveries_per_s"] for r in results]),
             "runs": results,
         }
-        log(f"saturation {server.name}: {out[server.name]['max_ok_updates_per_s']:.0f} updates/s "
-            f"({out[server.name]['max_ok_deliveries_per_s']:.0f} deliveries/s)")
+        log(
+            f"saturation {server.name}: {out[server.name]['max_ok_updates_per_s']:.0f} updates/s "
+            f"({out[server.name]['max_ok_deliveries_per_s']:.0f} deliveries/s)"
+        )
     return out
 
 
@@ -139,10 +169,18 @@ def workload_catchup(servers: list[Server], plan: Plan) -> dict[str, Any]:
         [doc] = docs_for(server, 1, "catchup")
         modes = [False, True] if server.style == "tandem" else [False]
         try:
-            result = run_load(server, {
-                "workload": "catchup", "doc": doc, "updates": plan.catchup_updates,
-                "rate": plan.catchup_rate, "clients": plan.runs, "helloModes": modes,
-            }, timeout=900)
+            result = run_load(
+                server,
+                {
+                    "workload": "catchup",
+                    "doc": doc,
+                    "updates": plan.catchup_updates,
+                    "rate": plan.catchup_rate,
+                    "clients": plan.runs,
+                    "helloModes": modes,
+                },
+                timeout=900,
+            )
         except RuntimeError as exc:  # one server's failure must not hide the others' figures
             log(f"catch-up {server.name} failed: {exc}")
             out[server.name] = {"error": str(exc)}
@@ -159,8 +197,10 @@ def workload_catchup(servers: list[Server], plan: Plan) -> dict[str, Any]:
                 "accepted_per_s": result["accepted_per_s"],
                 "runs": rows,
             }
-            log(f"catch-up {key}: {out[key]['catchup_ms']:.1f} ms, {out[key]['bytes']:.0f} bytes "
-                f"(the {plan.catchup_updates} updates took {result['write_seconds']:.1f} s to relay)")
+            log(
+                f"catch-up {key}: {out[key]['catchup_ms']:.1f} ms, {out[key]['bytes']:.0f} bytes "
+                f"(the {plan.catchup_updates} updates took {result['write_seconds']:.1f} s to relay)"
+            )
     return out
 
 
@@ -178,23 +218,48 @@ def workload_profile(server: Server, plan: Plan, docs_count: int, seconds: float
     def on_event(event: dict[str, Any]) -> None:
         if event["event"] == "start":
             for pid in server.pids[:1]:
-                spies.append(subprocess.Popen(
-                    [str(pyspy), "record", "--nonblocking", "--rate", "200", "--duration",
-                     str(int(seconds)), "--format", "raw", "--output", str(raw), "--pid", str(pid)],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                ))
+                spies.append(
+                    subprocess.Popen(
+                        [
+                            str(pyspy),
+                            "record",
+                            "--nonblocking",
+                            "--rate",
+                            "200",
+                            "--duration",
+                            str(int(seconds)),
+                            "--format",
+                            "raw",
+                            "--output",
+                            str(raw),
+                            "--pid",
+                            str(pid),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
 
     docs = docs_for(server, docs_count, "profile")
-    result = run_load(server, {
-        "workload": "fanout", "docs": docs, "readers": plan.fanout_readers,
-        "rate": plan.fanout_rate, "seconds": seconds,
-    }, on_event=on_event)
+    result = run_load(
+        server,
+        {
+            "workload": "fanout",
+            "docs": docs,
+            "readers": plan.fanout_readers,
+            "rate": plan.fanout_rate,
+            "seconds": seconds,
+        },
+        on_event=on_event,
+    )
     for spy in spies:
         spy.wait(timeout=60)
     summary = summarize(raw, 30)
     (RESULTS / f"profile-{server.name}.summary.txt").write_text(summary + "\n")
-    log(f"profile of {server.name} ({docs_count} docs): p99 {result['latency_ms']['p99']:.1f} ms, "
-        f"lost {result['lost']}; summary in {RESULTS / f'profile-{server.name}.summary.txt'}")
+    log(
+        f"profile of {server.name} ({docs_count} docs): p99 {result['latency_ms']['p99']:.1f} ms, "
+        f"lost {result['lost']}; summary in {RESULTS / f'profile-{server.name}.summary.txt'}"
+    )
     return {"fanout": result, "docs": docs_count, "seconds": seconds, "summary": summary}
 
 
@@ -221,4 +286,3 @@ def workload_cold(server: Server, plan: Plan) -> dict[str, Any]:
         }
         log(f"cold load {key}: {out[key]['load_ms']:.1f} ms ({out[key]['bytes']:.0f} bytes)")
     return out
-

@@ -19,8 +19,13 @@ async def main(port: int) -> None:
     websocket_server = WebsocketServer(auto_clean_rooms=True, exception_handler=exception_logger)
     app = ASGIServer(websocket_server)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, loop="uvloop", ws_per_message_deflate=False,
-        log_level="warning", lifespan="off",
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        ws_per_message_deflate=False,
+        log_level="warning",
+        lifespan="off",
     )
     async with websocket_server:
         await uvicorn.Server(config).serve()
