@@ -17,7 +17,8 @@ PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 DB_NAME = os.environ.get("BENCH_DATABASE", "tandem_bench")
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-SECRET_KEY = "tandem-bench-only-secret-key-not-for-production"
+# A fixed key for the bench's own servers on loopback, never a deployment's.
+SECRET_KEY = "tandem-bench-only-secret-key-not-for-production"  # noqa: S105
 BENCH_USER, BENCH_PASSWORD = "bench", "bench-password-not-secret-1"
 
 

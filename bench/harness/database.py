@@ -11,13 +11,13 @@ from .config import BENCH_PASSWORD, BENCH_USER, DB_NAME, PG_ADMIN, PROJECT_PY, R
 
 
 def prepare_database() -> None:
-    exists = subprocess.run(
-        ["psql", PG_ADMIN, "-Atc", f"select 1 from pg_database where datname = '{DB_NAME}'"],
+    names = subprocess.run(
+        ["psql", PG_ADMIN, "-Atc", "select datname from pg_database"],
         capture_output=True,
         text=True,
         check=True,
-    ).stdout.strip()
-    if not exists:
+    ).stdout.splitlines()
+    if DB_NAME not in names:
         subprocess.run(["psql", PG_ADMIN, "-qc", f'create database "{DB_NAME}"'], check=True)
     subprocess.run(
         [str(PROJECT_PY), "manage.py", "migrate", "--noinput", "-v", "0"],

@@ -63,7 +63,8 @@ def postgres_backends() -> list[int]:
             "-d",
             DB_NAME,
             "-Atc",
-            f"select pid from pg_stat_activity where datname = '{DB_NAME}' and pid <> pg_backend_pid()",
+            "select pid from pg_stat_activity"
+            " where datname = current_database() and pid <> pg_backend_pid()",
         ],
         capture_output=True,
         text=True,

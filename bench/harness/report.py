@@ -86,9 +86,10 @@ def report(data: dict[str, Any], servers: list[Server]) -> str:
         lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for name, row in w[key]["summary"].items():
             lines.append(
-                f"| {labels[name]} | {fmt(row['p50_ms'], 2)} | {fmt(row['p99_ms'], 2)} | {fmt(row['max_ms'])} "
-                f"| {row['lost']} | {fmt(row['server_cpu_s'], 2)} | {fmt(row['db_cpu_s'], 2)} "
-                f"| {fmt(row['peak_rss_mib'])} | {fmt(row.get('p99_vs_y-websocket'), 2)} "
+                f"| {labels[name]} | {fmt(row['p50_ms'], 2)} | {fmt(row['p99_ms'], 2)} "
+                f"| {fmt(row['max_ms'])} | {row['lost']} | {fmt(row['server_cpu_s'], 2)} "
+                f"| {fmt(row['db_cpu_s'], 2)} | {fmt(row['peak_rss_mib'])} "
+                f"| {fmt(row.get('p99_vs_y-websocket'), 2)} "
                 f"| {fmt(row.get('p99_vs_bare-relay'), 2)} |"
             )
     if "audience" in w:
@@ -109,7 +110,8 @@ def report(data: dict[str, Any], servers: list[Server]) -> str:
     if "saturation" in w:
         lines.append(
             "\nSaturation: highest total rate with p99 <= 100 ms and nothing lost "
-            f"({data['plan']['saturation_docs']} docs x {data['plan']['saturation_readers']} readers)"
+            f"({data['plan']['saturation_docs']} docs x "
+            f"{data['plan']['saturation_readers']} readers)"
         )
         lines.append("| server | updates/s accepted | deliveries/s sent | first failing step |")
         lines.append("|---|---|---|---|")
@@ -150,9 +152,8 @@ def report(data: dict[str, Any], servers: list[Server]) -> str:
         for key, row in w["catchup"].items():
             base, _, variant = key.partition(" ")
             if "error" in row:
-                lines.append(
-                    f"| {labels.get(base, base)} | failed: {row['error'].splitlines()[0][:160]} | | | |"
-                )
+                why = row["error"].splitlines()[0][:160]
+                lines.append(f"| {labels.get(base, base)} | failed: {why} | | | |")
                 continue
             lines.append(
                 f"| {labels.get(base, base)} {variant} | {fmt(row['catchup_ms'])} "

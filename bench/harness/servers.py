@@ -178,7 +178,7 @@ def make_servers(selected: set[str] | None) -> list[Server]:
 
 def fetch_token(server: Server) -> str:
     body = json.dumps({"username": BENCH_USER, "password": BENCH_PASSWORD}).encode()
-    request = urllib.request.Request(  # noqa: S310
+    request = urllib.request.Request(
         f"http://127.0.0.1:{server.ports[0]}/api/auth/token/",
         data=body,
         headers={"Content-Type": "application/json"},

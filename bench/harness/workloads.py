@@ -4,9 +4,10 @@ catch-up, and the profiled fan-out."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from typing import Any
+
+from profile_summary import summarize
 
 from .config import BENCH, RESULTS
 from .history import drop_snapshots, history_document
@@ -73,8 +74,9 @@ def workload_fanout(
             runs[server.name].append(result)
             lat = result["latency_ms"]
             log(
-                f"fanout {docs_count} docs run {run + 1} {server.name}: p50 {lat['p50']:.2f} p99 {lat['p99']:.2f} "
-                f"max {lat['max']:.1f} ms, lost {result['lost']}, cpu {result['server_cpu_s']:.2f} s"
+                f"fanout {docs_count} docs run {run + 1} {server.name}: p50 {lat['p50']:.2f} "
+                f"p99 {lat['p99']:.2f} max {lat['max']:.1f} ms, lost {result['lost']}, "
+                f"cpu {result['server_cpu_s']:.2f} s"
             )
             time.sleep(0.5)
     return {"runs": runs, "summary": summarize_runs(runs, servers)}
@@ -199,7 +201,8 @@ def workload_catchup(servers: list[Server], plan: Plan) -> dict[str, Any]:
             }
             log(
                 f"catch-up {key}: {out[key]['catchup_ms']:.1f} ms, {out[key]['bytes']:.0f} bytes "
-                f"(the {plan.catchup_updates} updates took {result['write_seconds']:.1f} s to relay)"
+                f"(the {plan.catchup_updates} updates took {result['write_seconds']:.1f} s "
+                "to relay)"
             )
     return out
 
@@ -208,9 +211,6 @@ def workload_profile(server: Server, plan: Plan, docs_count: int, seconds: float
     """py-spy on the server's process(es) during a typing fan-out window (not in the table:
     sampling costs the server CPU). Writes bench/results/profile-<server>.txt (collapsed
     stacks) and returns the summary of bench/profile_summary.py."""
-    sys.path.insert(0, str(BENCH))
-    from profile_summary import summarize  # noqa: PLC0415
-
     pyspy = BENCH / ".venv" / "bin" / "py-spy"
     raw = RESULTS / f"profile-{server.name}.txt"
     spies: list[subprocess.Popen[bytes]] = []
