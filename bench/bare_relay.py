@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import uvloop
 from pycrdt import Doc, YMessageType, YSyncMessageType, create_sync_message, handle_sync_message
@@ -23,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 class Room:
     def __init__(self) -> None:
-        self.doc: Doc = Doc()
+        self.doc: Doc[Any] = Doc()
         self.clients: set[ServerConnection] = set()
 
 

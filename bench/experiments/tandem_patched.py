@@ -34,7 +34,7 @@ def skip_frame_hop() -> None:
                 return
         await original(self, message)
 
-    AsyncConsumer.dispatch = dispatch  # type: ignore[method-assign]
+    AsyncConsumer.dispatch = dispatch
 
 
 def pooled_store() -> None:
@@ -45,7 +45,8 @@ def pooled_store() -> None:
 
     from backend.collab.storage import store
 
-    store.in_db_thread = lambda function: database_sync_to_async(function, thread_sensitive=False)  # type: ignore[assignment]
+    # The name store.py calls; it imports in_db_thread from storage/db.py, hence the ignore.
+    store.in_db_thread = lambda function: database_sync_to_async(function, thread_sensitive=False)  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

@@ -155,12 +155,13 @@ def bigroom_summary(results: list[dict[str, Any]], measured: dict[str, Any]) -> 
     readers = sum(r["readers"] for r in results)
     lat = [v for r in results for v in r.pop("latency_ms")]
     received = sum(r["received"] for r in results)
-    seconds = statistics.mean(r["window_s"] for r in results)
+    seconds: float = statistics.mean(r["window_s"] for r in results)
 
     def per_s(key: str, kind: str | None = None) -> float:
         """Summed over the processes, per second; ``kind`` picks a message type."""
         values = [r[key] if kind is None else r[key].get(kind, 0) for r in results]
-        return sum(sum(v.values()) if isinstance(v, dict) else v for v in values) / seconds
+        total: float = sum(sum(v.values()) if isinstance(v, dict) else v for v in values)
+        return total / seconds
 
     window = measured["window_s"]
     return {
