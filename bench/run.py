@@ -11,21 +11,18 @@ table and writes ``bench/results/latest.json``. See docs/performance.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness.config import RESULTS, ROOT
+from harness.config import RESULTS
 from harness.database import bench_user, prepare_database, purge_run_documents, setup_django
 from harness.editors import workload_bigdoc, workload_bigroom
-from harness.plan import FULL, QUICK
-from harness.report import log, machine, report
+from harness.plan import FULL, QUICK, Plan
+from harness.report import log, run_record, write_results
 from harness.servers import CRASHES, TOKENS, Server, fetch_token, make_servers
 from harness.workloads import (
     workload_audience,
@@ -50,16 +47,58 @@ def running(servers: list[Server]) -> Iterator[None]:
             server.stop()
 
 
-ALL_WORKLOADS = [
-    "idle",
-    "cold",
-    "fanout",
-    "audience",
-    "saturation",
-    "catchup",
-    "bigroom",
-    "bigdoc",
-]  # and "profile"
+# What a run does without --workloads; "profile" runs only when named.
+ALL_WORKLOADS = ["idle", "cold", "fanout", "audience", "saturation", "catchup", "bigroom", "bigdoc"]
+
+
+def schedule(
+    servers: list[Server], plan: Plan, profile_docs: int
+) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+    """The workloads in the order they run: a key (``--workloads`` names its first part) and
+    what runs it; ``main`` skips those not asked for."""
+    tandem = next((s for s in servers if s.name == "tandem"), None)
+    return [
+        ("idle", lambda: workload_idle(servers, plan)),
+        ("cold", lambda: workload_cold(tandem, plan) if tandem else {}),
+        (
+            "fanout",
+            lambda: workload_fanout(
+                servers,
+                plan,
+                docs_count=plan.fanout_docs,
+                seconds=plan.fanout_seconds,
+                runs_count=plan.runs,
+            ),
+        ),
+        # The replicas' backlog at ten times their capacity adds a minute and nothing new.
+        (
+            "fanout_issue_scale",
+            lambda: (
+                workload_fanout(
+                    [s for s in servers if len(s.commands) == 1],
+                    plan,
+                    docs_count=plan.issue_fanout_docs,
+                    seconds=plan.issue_fanout_seconds,
+                    runs_count=1,
+                )
+                if plan.issue_fanout_docs
+                else {}
+            ),
+        ),
+        ("audience", lambda: workload_audience(servers, plan)),
+        ("saturation", lambda: workload_saturation(servers, plan)),
+        ("catchup", lambda: workload_catchup(servers, plan)),
+        ("bigroom", lambda: workload_bigroom(servers, plan)),
+        ("bigdoc", lambda: workload_bigdoc(servers, plan)),
+        (
+            "profile",
+            lambda: {
+                s.name: workload_profile(s, plan, profile_docs, 15)
+                for s in servers
+                if s.style == "tandem"
+            },
+        ),
+    ]
 
 
 def main() -> None:
@@ -88,79 +127,13 @@ def main() -> None:
     purge_run_documents()
     bench_user()
     servers = make_servers(selected)
-    data: dict[str, Any] = {
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": " ".join(sys.argv),
-        "quick": args.quick,
-        "machine": machine(),
-        "tandem_commit": subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip(),
-        "tandem_worktree_dirty": bool(
-            subprocess.run(
-                ["git", "status", "--porcelain", "backend"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
-        ),
-        "plan": plan.__dict__,
-        "servers": {s.name: s.label for s in servers},
-        "clients": "light protocol-level clients in one Node process (load.mjs) that count and "
-        "time frames; writers are real Y.Docs; catch-up uses a full Y.Doc client; "
-        "bigroom and bigdoc use real editors (providers.mjs: y-websocket 3.1's "
-        "WebsocketProvider, @hocuspocus/provider 3.4.4 for Hocuspocus), awareness on",
-        "workloads": {},
-    }
+    data = run_record(quick=args.quick, plan=plan, servers=servers)
     with running(servers):
         for server in servers:
             if server.style == "tandem":
                 TOKENS[server.name] = fetch_token(server)
         w = data["workloads"]
-        tandem = next((s for s in servers if s.name == "tandem"), None)
-        steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-            ("idle", lambda: workload_idle(servers, plan)),
-            ("cold", lambda: workload_cold(tandem, plan) if tandem else {}),
-            (
-                "fanout",
-                lambda: workload_fanout(
-                    servers,
-                    plan,
-                    docs_count=plan.fanout_docs,
-                    seconds=plan.fanout_seconds,
-                    runs_count=plan.runs,
-                ),
-            ),
-            # The replicas' backlog at ten times their capacity adds a minute and nothing new.
-            (
-                "fanout_issue_scale",
-                lambda: (
-                    workload_fanout(
-                        [s for s in servers if len(s.commands) == 1],
-                        plan,
-                        docs_count=plan.issue_fanout_docs,
-                        seconds=plan.issue_fanout_seconds,
-                        runs_count=1,
-                    )
-                    if plan.issue_fanout_docs
-                    else {}
-                ),
-            ),
-            ("audience", lambda: workload_audience(servers, plan)),
-            ("saturation", lambda: workload_saturation(servers, plan)),
-            ("catchup", lambda: workload_catchup(servers, plan)),
-            ("bigroom", lambda: workload_bigroom(servers, plan)),
-            ("bigdoc", lambda: workload_bigdoc(servers, plan)),
-            (
-                "profile",
-                lambda: {
-                    s.name: workload_profile(s, plan, args.profile_docs, 15)
-                    for s in servers
-                    if s.style == "tandem"
-                },
-            ),
-        ]
-        for key, step in steps:
+        for key, step in schedule(servers, plan, args.profile_docs):
             if key.split("_")[0] not in workloads:
                 continue
             try:
@@ -174,13 +147,7 @@ def main() -> None:
         data["server_crashes"] = CRASHES
     data["machine"]["loadavg_at_end"] = os.getloadavg()
     data["elapsed_s"] = time.monotonic() - started
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=1))
-    table = report(data, servers)
-    (out.with_suffix(".md")).write_text(table + "\n")
-    print(table)
-    log(f"wrote {out} ({data['elapsed_s']:.0f} s)")
+    write_results(data, servers, Path(args.output))
 
 
 if __name__ == "__main__":

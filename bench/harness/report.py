@@ -1,17 +1,20 @@
 """What the bench prints and records: progress lines, medians and the ratios to the reference
-servers, the machine, and the markdown tables."""
+servers, the run's record (bench/results/latest.json) and its markdown tables."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from .config import NODE_BIN
+from .config import NODE_BIN, ROOT
+from .plan import Plan
 from .procfs import PAGE
 from .servers import Server
 
@@ -240,3 +243,41 @@ def machine() -> dict[str, Any]:
         ).stdout.strip(),
         "loadavg_at_start": load,
     }
+
+
+def run_record(*, quick: bool, plan: Plan, servers: list[Server]) -> dict[str, Any]:
+    """The run's JSON record before any workload: when, what, on which machine and commit."""
+    return {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": " ".join(sys.argv),
+        "quick": quick,
+        "machine": machine(),
+        "tandem_commit": subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+        "tandem_worktree_dirty": bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "backend"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+        ),
+        "plan": plan.__dict__,
+        "servers": {s.name: s.label for s in servers},
+        "clients": "light protocol-level clients in one Node process (load.mjs) that count and "
+        "time frames; writers are real Y.Docs; catch-up uses a full Y.Doc client; "
+        "bigroom and bigdoc use real editors (providers.mjs: y-websocket 3.1's "
+        "WebsocketProvider, @hocuspocus/provider 3.4.4 for Hocuspocus), awareness on",
+        "workloads": {},
+    }
+
+
+def write_results(data: dict[str, Any], servers: list[Server], out: Path) -> None:
+    """Write the record to ``out`` and its tables next to it (``.md``); print the tables."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=1))
+    table = report(data, servers)
+    (out.with_suffix(".md")).write_text(table + "\n")
+    print(table)
+    log(f"wrote {out} ({data['elapsed_s']:.0f} s)")
