@@ -1,4 +1,15 @@
 """The bench's harness: the servers under test, the workloads and the report.
 
 ``bench/run.py`` is the entry point: it parses the arguments and runs the workloads in order.
+
+- ``config``: paths, the bench database and Redis, the environment Tandem runs with.
+- ``procfs``: CPU time, RSS and CPU pressure of processes, read from /proc.
+- ``servers``: each server under test, started, health-checked, restarted and stopped.
+- ``database``: Tandem's bench database, the bench user and each run's documents.
+- ``history``: the cold-load workload's typing histories, written straight into the tables.
+- ``plan``: how large each workload runs (the full plan, the quick pass).
+- ``load``: one run of bench/load.mjs and the CPU it cost the server.
+- ``workloads``: idle, cold load, fan-out, audience, saturation, catch-up, profile.
+- ``editors``: the big room and the big document, with real editors (bench/providers.mjs).
+- ``report``: progress lines, medians and ratios, the JSON record and its tables.
 """
