@@ -11,7 +11,7 @@ import redis
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from tests.factories import make_user, token_for
+from tests.support.factories import make_user, token_for
 
 
 def _service_problem() -> str | None:

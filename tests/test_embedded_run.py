@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT, TandemProcess
+from tests.support.servers import ROOT, TandemProcess
 
 
 def _embedded_env(data_dir: Path) -> dict[str, str]:

@@ -11,9 +11,9 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from backend.documents.models import Document, Role
-from tests.collab.yclient import YClient
-from tests.factories import make_document, make_user, share, token_for
-from tests.servers import TandemProcess, server_env
+from tests.support.factories import make_document, make_user, share, token_for
+from tests.support.servers import TandemProcess, server_env
+from tests.support.yclient import YClient
 
 
 @pytest.fixture

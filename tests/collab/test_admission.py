@@ -13,8 +13,8 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from backend.documents.models import Membership
 from backend.documents.tokens import TokenObtainSerializer, user_logout_everywhere
 from tests.collab.conftest import Scene
-from tests.collab.yclient import YClient
-from tests.factories import make_user, token_for
+from tests.support.factories import make_user, token_for
+from tests.support.yclient import YClient
 
 
 async def refused_with(scene: Scene, url: str) -> tuple[int | None, int]:

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from backend.documents.models import Document, Role
-from tests.collab.yclient import YClient
 from tests.deploy.test_nginx import loopback_config, nginx_command
-from tests.factories import make_document, make_user, share, token_for
-from tests.servers import TandemProcess, free_port, server_env
+from tests.support.factories import make_document, make_user, share, token_for
+from tests.support.servers import TandemProcess, free_port, server_env
+from tests.support.yclient import YClient
 
 DOCUMENTS, UPDATES_PER_CLIENT = 6, 5
 

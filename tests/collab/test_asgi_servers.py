@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.collab.conftest import Scene
-from tests.collab.yclient import YClient
-from tests.factories import token_for
-from tests.servers import TandemProcess, server_env
+from tests.support.factories import token_for
+from tests.support.servers import TandemProcess, server_env
+from tests.support.yclient import YClient
 
 
 @pytest.fixture(params=["uvicorn", "daphne", "hypercorn"])

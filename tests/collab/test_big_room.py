@@ -13,9 +13,9 @@ from asgiref.sync import sync_to_async
 
 from backend.documents.models import Role
 from tests.collab.conftest import FAST, Scene
-from tests.collab.providers import ProviderRoom, assert_room_held, room_members, stored_log
-from tests.factories import token_for
-from tests.servers import TandemProcess
+from tests.support.factories import token_for
+from tests.support.providers import ProviderRoom, assert_room_held, room_members, stored_log
+from tests.support.servers import TandemProcess
 
 PROVIDERS = 20
 SECONDS = 50  # three awareness renewals (every 15 s)

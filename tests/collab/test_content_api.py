@@ -19,7 +19,7 @@ from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.collab.storage import update_log
 from backend.documents.models import Role
 from tests.collab.conftest import Scene
-from tests.factories import make_document, make_user, share, token_for
+from tests.support.factories import make_document, make_user, share, token_for
 
 pytestmark = pytest.mark.django_db
 DOUBLE_INTEGRATION = json.loads(

@@ -13,9 +13,9 @@ from pycrdt import XmlElement, XmlText
 from backend.collab.api.services import document_state
 from backend.collab.core import content
 from backend.documents.models import Document, Role
-from tests.collab.yclient import YClient
-from tests.factories import make_document, make_user, share, token_for
-from tests.servers import TandemProcess
+from tests.support.factories import make_document, make_user, share, token_for
+from tests.support.servers import TandemProcess
+from tests.support.yclient import YClient
 
 CLIENTS = 3
 

@@ -10,8 +10,8 @@ import pytest
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.documents.models import Document
 from tests.collab.conftest import Scene
-from tests.collab.yclient import YClient
-from tests.servers import TandemProcess, server_env
+from tests.support.servers import TandemProcess, server_env
+from tests.support.yclient import YClient
 
 
 async def test_document_survives_room_unload_and_server_restart(scene: Scene) -> None:

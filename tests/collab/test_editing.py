@@ -6,7 +6,7 @@ import asyncio
 
 from backend.collab.models import DocumentUpdate
 from tests.collab.conftest import Scene
-from tests.collab.yclient import YClient
+from tests.support.yclient import YClient
 
 
 async def test_two_clients_converge(scene: Scene) -> None:

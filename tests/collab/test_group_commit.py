@@ -19,7 +19,7 @@ from backend.collab.storage.group_commit import Batch, GroupCommit
 from backend.collab.storage.update_log import PendingWrite
 from backend.documents.errors import DocumentNotFound
 from backend.documents.models import Document
-from tests.factories import make_document, make_user
+from tests.support.factories import make_document, make_user
 
 
 @pytest.fixture(autouse=True)

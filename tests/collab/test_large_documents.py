@@ -13,9 +13,9 @@ from pycrdt import XmlFragment
 
 from backend.collab.api.services import document_state
 from tests.collab.conftest import Scene
-from tests.collab.providers import NODE_DIR
-from tests.factories import token_for
-from tests.servers import TandemProcess
+from tests.support.factories import token_for
+from tests.support.providers import NODE_DIR
+from tests.support.servers import TandemProcess
 
 CAP = 1_000_000  # DOCUMENT_MAX_BYTES of the refusal test's server
 

@@ -23,8 +23,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from backend.collab.core import protocol
 from backend.documents.models import Role
 from tests.collab.conftest import Scene
-from tests.collab.providers import NODE_DIR, room_members
-from tests.factories import make_document, token_for
+from tests.support.factories import make_document, token_for
+from tests.support.providers import NODE_DIR, room_members
 
 Report = dict[str, Any]
 

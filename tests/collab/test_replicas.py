@@ -19,9 +19,9 @@ from backend.collab.core import content
 from backend.collab.models import DocumentSnapshot
 from backend.documents.models import Document
 from tests.collab.conftest import FAST, Scene
-from tests.collab.yclient import YClient
-from tests.factories import token_for
-from tests.servers import TandemProcess, free_port, server_env
+from tests.support.factories import token_for
+from tests.support.servers import TandemProcess, free_port, server_env
+from tests.support.yclient import YClient
 
 
 @pytest.fixture

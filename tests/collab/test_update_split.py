@@ -10,7 +10,7 @@ from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText, merg
 from backend.collab.core.integration import state_vector
 from backend.collab.core.protocol import MalformedMessage
 from backend.collab.core.update_split import split
-from tests.collab.updates import hello_then_world, typed
+from tests.support.updates import hello_then_world, typed
 
 
 def _state(doc: Doc[Any]) -> dict[int, int]:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from tests.collab.conftest import Scene
-from tests.factories import token_for
+from tests.support.factories import token_for
 
 NODE_DIR = Path(__file__).parent / "node"
 

@@ -7,7 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from backend.documents.models import Document, Role
-from tests.factories import make_document, make_user, share
+from tests.support.factories import make_document, make_user, share
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from django.urls import resolve
 from rest_framework.test import APIClient
 
 from backend.documents.models import Role
-from tests.factories import make_document, make_user, share
+from tests.support.factories import make_document, make_user, share
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
-from tests.servers import ROOT, TandemProcess, server_env
+from tests.support.servers import ROOT, TandemProcess, server_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -18,8 +18,8 @@ from playwright.sync_api import BrowserContext, Page, WebSocket, expect
 from backend.documents.models import Document, Role
 from tests.e2e.conftest import Account, api, editor, open_document, screenshot, status, token
 from tests.e2e.test_editing import shared_document, type_at_end
-from tests.factories import make_user, share, token_for
-from tests.servers import ROOT, TandemProcess
+from tests.support.factories import make_user, share, token_for
+from tests.support.servers import ROOT, TandemProcess
 
 NODE_DIR = ROOT / "tests" / "collab" / "node"
 MESSAGE_CAP = 200_000

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from playwright.sync_api import BrowserContext, expect
 
 from tests.e2e.conftest import PASSWORD, Account, api, log_in, screenshot, token
-from tests.servers import TandemProcess
+from tests.support.servers import TandemProcess
 
 
 def test_register_create_rename_and_delete_documents(

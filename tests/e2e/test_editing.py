@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.e2e.conftest import Account, api, editor, open_document, screenshot, status, token
-from tests.servers import TandemProcess
+from tests.support.servers import TandemProcess
 
 
 def shared_document(

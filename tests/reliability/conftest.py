@@ -19,7 +19,7 @@ import pytest
 
 from tests.collab.conftest import *  # noqa: F403  (server, scene, db_call, server_overrides)
 from tests.reliability import harness
-from tests.servers import ROOT, free_port
+from tests.support.servers import ROOT, free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -150,7 +150,7 @@ class PrivatePostgres:
 
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:
-    from tests.servers import server_env
+    from tests.support.servers import server_env
 
     cluster = PrivatePostgres()
     try:

@@ -26,8 +26,8 @@ from typing import Any
 import websockets
 
 from backend.collab.core import protocol
-from tests.collab.yclient import YClient
-from tests.servers import ROOT, TandemProcess
+from tests.support.servers import ROOT, TandemProcess
+from tests.support.yclient import YClient
 
 CHAOS = os.environ.get("CHAOS", "") not in ("", "0")
 MODE = "chaos" if CHAOS else "suite"

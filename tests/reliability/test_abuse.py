@@ -24,11 +24,11 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from backend.collab.core import protocol
 from tests.collab.conftest import Scene
-from tests.collab.yclient import YClient
-from tests.factories import make_user, token_for
 from tests.reliability import harness
 from tests.reliability.harness import Figures
-from tests.servers import free_port
+from tests.support.factories import make_user, token_for
+from tests.support.servers import free_port
+from tests.support.yclient import YClient
 
 LIMITS = {
     "WS_MAX_MESSAGE_BYTES": "65536",

@@ -19,16 +19,16 @@ from asgiref.sync import sync_to_async
 
 from backend.documents.models import Role
 from tests.collab.conftest import FAST, Scene
-from tests.collab.providers import (
+from tests.reliability import harness
+from tests.reliability.harness import Figures
+from tests.support.providers import (
     PER_PROCESS,
     ProviderRoom,
     assert_room_held,
     room_members,
     stored_log,
 )
-from tests.reliability import harness
-from tests.reliability.harness import Figures
-from tests.servers import TandemProcess
+from tests.support.servers import TandemProcess
 
 SIZES = [100, 300] if harness.CHAOS else [10]
 SECONDS = harness.size(20, 50)  # renewals every 15 s: one in the suite, three under chaos

@@ -31,11 +31,11 @@ from backend.collab.storage.update_log import LoadedLog, StoredUpdate
 from backend.documents.models import Document
 from tests.collab.conftest import Scene
 from tests.collab.test_replicas import FAST
-from tests.collab.yclient import YClient
-from tests.factories import make_document, token_for
 from tests.reliability import harness
 from tests.reliability.harness import Figures
-from tests.servers import TandemProcess, server_env
+from tests.support.factories import make_document, token_for
+from tests.support.servers import TandemProcess, server_env
+from tests.support.yclient import YClient
 
 
 @pytest.fixture

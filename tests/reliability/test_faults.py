@@ -27,11 +27,11 @@ from backend.collab.api.services import document_state
 from backend.collab.core import content
 from backend.documents.models import Document, Role
 from tests.collab.conftest import FAST, Scene
-from tests.collab.providers import ProviderRoom, Settled, stored_log
-from tests.factories import PASSWORD, make_document, make_user, share, token_for
 from tests.reliability import harness
 from tests.reliability.harness import Figures, Typist
-from tests.servers import TandemProcess, server_env
+from tests.support.factories import PASSWORD, make_document, make_user, share, token_for
+from tests.support.providers import ProviderRoom, Settled, stored_log
+from tests.support.servers import TandemProcess, server_env
 
 CLIENTS = 10
 RATE = 20  # updates per second per client

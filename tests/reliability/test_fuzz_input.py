@@ -26,7 +26,7 @@ from backend.collab.core import protocol
 from tests.collab.conftest import Scene
 from tests.reliability import harness
 from tests.reliability.harness import Figures
-from tests.servers import TandemProcess
+from tests.support.servers import TandemProcess
 
 DOCUMENTED = {1000, 1009, 4400, 4429}
 NODE_DIR = Path(__file__).resolve().parent.parent / "collab" / "node"

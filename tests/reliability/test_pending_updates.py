@@ -13,7 +13,7 @@ from backend.collab.core import protocol
 from backend.collab.models import DocumentSnapshot
 from backend.documents.models import Document
 from tests.collab.conftest import Scene
-from tests.collab.updates import hello_then_world, typed
+from tests.support.updates import hello_then_world, typed
 
 
 @pytest.fixture

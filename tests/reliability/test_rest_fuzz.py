@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.collab.conftest import Scene
-from tests.factories import token_for
 from tests.reliability import harness
 from tests.reliability.harness import Figures
-from tests.servers import TandemProcess
+from tests.support.factories import token_for
+from tests.support.servers import TandemProcess
 
 
 def test_rest_api_fuzzed_from_its_openapi_schema(server: TandemProcess) -> None:

@@ -18,11 +18,11 @@ from django.db import connection, connections
 
 from tests.collab.conftest import Scene
 from tests.collab.test_replicas import FAST
-from tests.collab.yclient import YClient
-from tests.factories import make_document, token_for
 from tests.reliability import harness
 from tests.reliability.harness import Figures
-from tests.servers import TandemProcess, server_env
+from tests.support.factories import make_document, token_for
+from tests.support.servers import TandemProcess, server_env
+from tests.support.yclient import YClient
 
 MANY = {**FAST, "WS_MAX_CONNECTIONS_PER_USER": "5000"}
 

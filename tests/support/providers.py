@@ -21,9 +21,9 @@ from pycrdt import Array
 from backend.collab.api.services import document_state
 from backend.collab.core.integration import state_vector
 from backend.documents.models import Document
-from tests.factories import make_user, share, token_for
+from tests.support.factories import make_user, share, token_for
 
-NODE_DIR = Path(__file__).parent / "node"
+NODE_DIR = Path(__file__).resolve().parents[1] / "collab" / "node"
 
 
 def room_members(document: Any, count: int, role: Any, *, prefix: str = "member") -> list[Any]:

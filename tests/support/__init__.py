@@ -1,0 +1,1 @@
+"""What the suite's tests share: servers, clients, factories and waits, one module each."""
