@@ -14,7 +14,12 @@ interface Tool {
   enabled?(editor: Editor): boolean
 }
 
-export function toolbar(editor: Editor, editLink: () => void): { element: HTMLElement; update(): void } {
+export interface Toolbar {
+  element: HTMLElement
+  update(): void
+}
+
+export function toolbar(editor: Editor, editLink: () => void): Toolbar {
   const tools: (Tool | 'sep')[] = [
     { label: 'Heading 1', content: 'H1', run: (e) => e.chain().focus().toggleHeading({ level: 1 }).run(), active: (e) => e.isActive('heading', { level: 1 }) },
     { label: 'Heading 2', content: 'H2', run: (e) => e.chain().focus().toggleHeading({ level: 2 }).run(), active: (e) => e.isActive('heading', { level: 2 }) },
