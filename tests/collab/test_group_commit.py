@@ -13,10 +13,10 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from pycrdt import Doc, Text
 
+from backend.collab.core.ports import PendingWrite
 from backend.collab.models import DocumentUpdate
 from backend.collab.storage import update_log
 from backend.collab.storage.group_commit import Batch, GroupCommit
-from backend.collab.storage.update_log import PendingWrite
 from backend.documents.errors import DocumentNotFound
 from backend.documents.models import Document
 from tests.support.factories import make_document, make_user

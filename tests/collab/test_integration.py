@@ -23,7 +23,7 @@ from pycrdt import Doc, Text
 
 from backend.collab.core import content
 from backend.collab.core.integration import doc_from_log, integrate, snapshot_state, state_vector
-from backend.collab.storage.update_log import LoadedLog, StoredUpdate
+from backend.collab.core.ports import LoadedLog, StoredUpdate
 from tests.support.updates import typed
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -11,10 +11,9 @@ import uuid
 from dataclasses import dataclass, field
 
 from backend.collab.core.close_codes import CloseCode
+from backend.collab.core.ports import Access
 from backend.collab.core.room import Room
 from backend.collab.storage.store import DjangoUpdateStore
-from backend.documents.models import Role
-from backend.documents.permissions import AccessSnapshot
 
 
 @dataclass(eq=False)
@@ -43,7 +42,7 @@ def test_a_connection_admitted_before_the_check_is_judged_by_it() -> None:
     peer = FakePeer(user_id=7, admitted_at=time.monotonic())
     room = _room(peer)
     room.apply_access(
-        AccessSnapshot(roles={}, inactive=frozenset(), generations={7: 0}), as_of=time.monotonic()
+        Access(can_write={}, inactive=frozenset(), generations={7: 0}), as_of=time.monotonic()
     )
     assert peer.closed == [CloseCode.NOT_FOUND]
 
@@ -52,9 +51,7 @@ def test_a_connection_admitted_during_the_check_waits_for_the_next_one() -> None
     as_of = time.monotonic()
     peer = FakePeer(user_id=7, admitted_at=time.monotonic())
     room = _room(peer)
-    room.apply_access(
-        AccessSnapshot(roles={}, inactive=frozenset(), generations={7: 0}), as_of=as_of
-    )
+    room.apply_access(Access(can_write={}, inactive=frozenset(), generations={7: 0}), as_of=as_of)
     assert peer.closed == []
 
 
@@ -62,7 +59,7 @@ def test_a_user_the_check_did_not_ask_about_is_left_alone() -> None:
     peer = FakePeer(user_id=8, admitted_at=time.monotonic())
     room = _room(peer)
     room.apply_access(
-        AccessSnapshot(roles={}, inactive=frozenset(), generations={7: 0}), as_of=time.monotonic()
+        Access(can_write={}, inactive=frozenset(), generations={7: 0}), as_of=time.monotonic()
     )
     assert peer.closed == []
 
@@ -71,7 +68,7 @@ def test_a_role_change_applies_to_a_judged_connection() -> None:
     peer = FakePeer(user_id=7, admitted_at=time.monotonic())
     room = _room(peer)
     room.apply_access(
-        AccessSnapshot(roles={7: Role.VIEWER}, inactive=frozenset(), generations={7: 0}),
+        Access(can_write={7: False}, inactive=frozenset(), generations={7: 0}),
         as_of=time.monotonic(),
     )
     assert peer.closed == []

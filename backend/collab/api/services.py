@@ -18,9 +18,9 @@ from pycrdt import Doc
 
 from backend.collab.core import content
 from backend.collab.core.integration import doc_from_log
+from backend.collab.core.ports import PendingWrite
 from backend.collab.edge.fanout import group_name, update_message
 from backend.collab.storage import update_log
-from backend.collab.storage.update_log import PendingWrite
 from backend.documents.errors import InvalidRequest
 from backend.documents.models import Document
 

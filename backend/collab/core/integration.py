@@ -17,14 +17,12 @@ Doc's state vector grows. Rules that follow, each found by a test that lost data
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pycrdt import Doc, merge_updates
 
 from backend.collab.core import protocol, update_split
-
-if TYPE_CHECKING:
-    from backend.collab.storage.update_log import LoadedLog
+from backend.collab.core.ports import LoadedLog
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from pycrdt import Doc
 
@@ -30,42 +30,20 @@ from backend.collab.core.integration import (
     integrate_committed,
     snapshot_state,
 )
-from backend.collab.edge import metrics
-from backend.collab.storage.store import UpdateStore
-from backend.collab.storage.update_log import PendingWrite, StoredUpdate
+from backend.collab.core.ports import (
+    Access,
+    Fanout,
+    Peer,
+    PendingWrite,
+    RoomMetrics,
+    StoredUpdate,
+    UpdateStore,
+)
 from backend.documents.errors import DocumentNotFound
-from backend.documents.models import Role
-from backend.documents.permissions import AccessSnapshot
 
 logger = logging.getLogger(__name__)
 
 VIEWER_DENIED = "read-only: you are a viewer of this document"
-
-
-class Peer(Protocol):
-    """What a room needs of a connection. Both methods return at once, never raise."""
-
-    user_id: int | None
-    username: str  # shown beside this connection's cursor (awareness ``user.name``)
-    can_write: bool
-    token_generation: int
-    admitted_at: float  # time.monotonic() when its access check began
-
-    def send(self, frame: bytes) -> None: ...
-
-    def close(self, code: int, reason: str = "") -> None:
-        """Close with ``code``; ``reason`` (at most 123 bytes) tells the client why."""
-
-
-class Fanout(Protocol):
-    """Carries committed updates and awareness to the same room in other processes."""
-
-    def publish_update(self, document_id: uuid.UUID, seq: int, update: bytes) -> None: ...
-
-    def publish_awareness(
-        self, document_id: uuid.UUID, frame: bytes, users: dict[int, int | None]
-    ) -> None:
-        """``users``: the user behind each client id of the frame (its owner there)."""
 
 
 @dataclass(frozen=True)
@@ -125,12 +103,14 @@ class Room:
         fanout: Fanout | None = None,
         limits: RoomLimits | None = None,
         on_dead: Callable[[Room], None] | None = None,
+        metrics: RoomMetrics | None = None,
     ) -> None:
         self.document_id = document_id
         self.store = store
         self.fanout = fanout
         self.limits = limits or RoomLimits()
         self.on_dead = on_dead
+        self.metrics = metrics or RoomMetrics()
         self.doc: Doc[Any] = Doc()
         self.head = 0
         self.snapshot_seq = 0
@@ -198,7 +178,7 @@ class Room:
             )
         except protocol.MalformedMessage as exc:
             logger.info("closing a connection to %s: %s", self.document_id, exc)
-            metrics.rejected("malformed")
+            self.metrics.rejected("malformed")
             peer.close(CloseCode.MALFORMED)
             return
         self._dispatch(conn, message)
@@ -210,7 +190,7 @@ class Room:
                 return
             if message.update == protocol.EMPTY_UPDATE:
                 return  # a viewer's sync step 2 that carries nothing is no write attempt
-            metrics.rejected("viewer")
+            self.metrics.rejected("viewer")
             if not conn.denied:
                 conn.denied = True
                 conn.peer.send(protocol.permission_denied(VIEWER_DENIED))
@@ -225,7 +205,7 @@ class Room:
             since = message.since
             self._queue.put_nowait(_Call(lambda: self._start_replay(conn, since)))
 
-    def apply_access(self, access: AccessSnapshot, *, as_of: float) -> None:
+    def apply_access(self, access: Access, *, as_of: float) -> None:
         """Re-check open connections: revoked access closes, a changed role applies now.
 
         ``as_of`` is when the snapshot's queries began. A connection admitted after that
@@ -239,15 +219,14 @@ class Room:
                 or user_id not in access.generations
             ):
                 continue
-            role = access.roles.get(user_id)
+            can_write = access.can_write.get(user_id)
             if access.generations.get(user_id, 0) != conn.peer.token_generation:
                 conn.peer.close(CloseCode.UNAUTHENTICATED)
             elif user_id in access.inactive:
                 conn.peer.close(CloseCode.FORBIDDEN)
-            elif role is None:
+            elif can_write is None:
                 conn.peer.close(CloseCode.NOT_FOUND)
             else:
-                can_write = role.allows(Role.EDITOR)
                 if can_write and not conn.peer.can_write:
                     conn.denied = False
                 conn.peer.can_write = can_write
@@ -292,7 +271,7 @@ class Room:
         )
         self._relay_awareness(claim.accepted)
         if claim.over_limit:
-            metrics.rejected("awareness_clients")
+            self.metrics.rejected("awareness_clients")
             peer.close(CloseCode.MALFORMED)
 
     def _relay_awareness(
@@ -383,12 +362,12 @@ class Room:
         outcomes = [self._apply_client_update(write) for write in writes]
         durable = [w for w, changed in zip(writes, outcomes, strict=True) if changed]
         if durable:
-            with metrics.commit_seconds.time():
+            with self.metrics.commit_timer():
                 previous = await self.store.append(
                     self.document_id,
                     [PendingWrite(w.update, w.conn.peer.user_id) for w in durable],
                 )
-            metrics.updates_accepted.inc(len(durable))
+            self.metrics.accepted(len(durable))
             if previous > self.head:
                 await self._catch_up(previous)
             self.head = previous + len(durable)
@@ -410,7 +389,7 @@ class Room:
                 len(write.update),
                 self.document_id,
             )
-            metrics.rejected("document_too_large")
+            self.metrics.rejected("document_too_large")
             limit = self.limits.max_document_bytes
             write.conn.peer.close(
                 CloseCode.TOO_LARGE_TO_SAVE, f"document size limit of {limit} bytes"
@@ -425,7 +404,7 @@ class Room:
             return store
         except TooMuchWaiting as exc:
             logger.info("rejected an update to %s: %s", self.document_id, exc)
-            metrics.rejected("waiting")
+            self.metrics.rejected("waiting")
             write.conn.peer.close(CloseCode.TOO_MANY)
             return None
         except ValueError as exc:
@@ -434,7 +413,7 @@ class Room:
             if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
                 raise
             logger.warning("pycrdt panicked on an update to %s: %r", self.document_id, exc)
-        metrics.rejected("bad_update")
+        self.metrics.rejected("bad_update")
         write.conn.peer.close(CloseCode.MALFORMED)
         return None
 
@@ -449,7 +428,7 @@ class Room:
     async def _catch_up(self, upto: int | None = None) -> None:
         """Fetch and apply committed updates this room has not seen (gap repair)."""
         rows = await self.store.updates_after(self.document_id, self.head, upto)
-        metrics.gaps_repaired.inc(len(rows))
+        self.metrics.gaps_repaired(len(rows))
         for row in rows:
             self._apply_committed(row)
 

@@ -7,28 +7,11 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
-from backend.collab.core.room import Fanout, Room, RoomLimits
-from backend.collab.edge import metrics
-from backend.collab.storage.store import UpdateStore
-from backend.documents.permissions import AccessSnapshot
+from backend.collab.core.ports import AccessCheck, RoomMetrics, Subscriptions, UpdateStore
+from backend.collab.core.room import Room, RoomLimits
 
 logger = logging.getLogger(__name__)
-
-
-class Subscriptions(Fanout, Protocol):
-    """A fan-out that rooms join and leave by document."""
-
-    async def subscribe(self, document_id: uuid.UUID) -> None: ...
-
-    async def unsubscribe(self, document_id: uuid.UUID) -> None: ...
-
-
-class AccessCheck(Protocol):
-    def __call__(
-        self, *, users_by_document: dict[uuid.UUID, set[int]]
-    ) -> Awaitable[dict[uuid.UUID, AccessSnapshot]]: ...
 
 
 class RoomRegistry:
@@ -49,6 +32,7 @@ class RoomRegistry:
         idle_seconds: float = 5.0,
         check_seconds: float = 3.0,
         access: AccessCheck | None = None,
+        metrics: RoomMetrics | None = None,
     ) -> None:
         self.store = store
         self.fanout = fanout
@@ -56,6 +40,7 @@ class RoomRegistry:
         self.idle_seconds = idle_seconds
         self.check_seconds = check_seconds
         self.access = access
+        self.metrics = metrics or RoomMetrics()
         self._rooms: dict[uuid.UUID, asyncio.Future[Room]] = {}
         self._unloading: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._idle_timers: dict[uuid.UUID, asyncio.TimerHandle] = {}
@@ -98,6 +83,7 @@ class RoomRegistry:
             fanout=self.fanout,
             limits=self.limits,
             on_dead=self._forget,
+            metrics=self.metrics,
         )
         try:
             if self.fanout is not None:
@@ -112,7 +98,7 @@ class RoomRegistry:
                 future.exception()  # marked retrieved; every waiter re-raises it
             raise
         future.set_result(room)
-        metrics.rooms_open.inc()
+        self.metrics.room_opened()
 
     def release(self, room: Room) -> None:
         """Called after a connection left; schedules the unload of an empty room."""
@@ -140,7 +126,7 @@ class RoomRegistry:
             logger.exception("final flush of room %s failed", room.document_id)
         finally:
             if self._rooms.pop(room.document_id, None) is not None:
-                metrics.rooms_open.dec()
+                self.metrics.room_closed()
             self._unloading.pop(room.document_id, None)
             if self.fanout is not None:
                 await self.fanout.unsubscribe(room.document_id)
@@ -148,7 +134,7 @@ class RoomRegistry:
     def _forget(self, room: Room) -> None:
         if self.get(room.document_id) is room:
             self._rooms.pop(room.document_id, None)
-            metrics.rooms_open.dec()
+            self.metrics.room_closed()
 
     async def close(self) -> None:
         """Flush and unload every room (process shutdown)."""

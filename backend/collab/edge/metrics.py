@@ -5,8 +5,12 @@ Listed with the alerts worth setting in docs/operations.md.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 from django.conf import settings
 from prometheus_client import Counter, Gauge, Histogram
+
+from backend.collab.core.ports import RoomMetrics
 
 REPLICA: str = settings.REPLICA_NAME
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -54,3 +58,25 @@ bytes_sent = Counter("tandem_bytes_sent", "WebSocket payload bytes sent.", ["rep
 
 def rejected(reason: str) -> None:
     updates_rejected.labels(REPLICA, reason).inc()
+
+
+class PrometheusRoomMetrics(RoomMetrics):
+    """The core's room metrics, exported with the rest of this module's."""
+
+    def rejected(self, reason: str) -> None:
+        rejected(reason)
+
+    def commit_timer(self) -> AbstractContextManager[object]:
+        return commit_seconds.time()
+
+    def accepted(self, count: int) -> None:
+        updates_accepted.inc(count)
+
+    def gaps_repaired(self, count: int) -> None:
+        gaps_repaired.inc(count)
+
+    def room_opened(self) -> None:
+        rooms_open.inc()
+
+    def room_closed(self) -> None:
+        rooms_open.dec()

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 import weakref
 from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from backend.collab.core.ports import Access
 from backend.collab.core.room import RoomLimits
 from backend.collab.core.rooms import RoomRegistry
 from backend.collab.edge.fanout import LayerFanout
+from backend.collab.edge.metrics import PrometheusRoomMetrics
 from backend.collab.edge.presence import LocalPresence, PresenceEntry, RedisPresence
 from backend.collab.storage.db import in_db_thread
 from backend.collab.storage.store import DjangoUpdateStore
+from backend.documents.models import Role
 from backend.documents.permissions import document_access_snapshots
 
 
@@ -71,6 +75,19 @@ def local_presence_entries(document_id: object) -> list[PresenceEntry]:
     return entries
 
 
+async def room_access(*, users_by_document: dict[uuid.UUID, set[int]]) -> dict[uuid.UUID, Access]:
+    """The documents' access gate, answered as the rooms need it: who may still edit."""
+    snapshots = await in_db_thread(document_access_snapshots)(users_by_document=users_by_document)
+    return {
+        document_id: Access(
+            can_write={user: role.allows(Role.EDITOR) for user, role in snapshot.roles.items()},
+            inactive=snapshot.inactive,
+            generations=snapshot.generations,
+        )
+        for document_id, snapshot in snapshots.items()
+    }
+
+
 async def _create() -> Runtime:
     registry = RoomRegistry(
         store=DjangoUpdateStore(),
@@ -82,7 +99,8 @@ async def _create() -> Runtime:
         ),
         idle_seconds=settings.ROOM_IDLE_SECONDS,
         check_seconds=settings.LOG_CHECK_SECONDS,
-        access=in_db_thread(document_access_snapshots),
+        access=room_access,
+        metrics=PrometheusRoomMetrics(),
     )
     fanout = None
     layer = get_channel_layer()

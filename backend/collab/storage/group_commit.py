@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from backend.collab.storage.update_log import PendingWrite
+from backend.collab.core.ports import PendingWrite
 from backend.documents.errors import DocumentNotFound
 
 Batch = list[tuple[uuid.UUID, list[PendingWrite]]]

@@ -1,53 +1,22 @@
-"""Where rooms keep their updates: the persistence interface and its database implementation.
+"""Where rooms keep their updates: the core's ``UpdateStore`` over Django's database.
 
-The room talks only to ``UpdateStore``; ``DjangoUpdateStore`` runs the synchronous log
-functions of ``update_log`` through ``database_sync_to_async`` so the event loop never
-blocks on the database.
+``DjangoUpdateStore`` runs the synchronous log functions of ``update_log`` through
+``database_sync_to_async`` so the event loop never blocks on the database.
 """
 
 from __future__ import annotations
 
 import uuid
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
 from django.db import connection
 
+from backend.collab.core.ports import LoadedLog, PendingWrite, StoredUpdate, UpdateStore
 from backend.collab.storage import update_log
 from backend.collab.storage.db import in_db_thread
 from backend.collab.storage.group_commit import CommitBatch, GroupCommit
-from backend.collab.storage.update_log import LoadedLog, PendingWrite, StoredUpdate
-
-
-class UpdateStore(ABC):
-    """The durable log of one deployment: every method is safe to call concurrently."""
-
-    @abstractmethod
-    async def load(self, document_id: uuid.UUID) -> LoadedLog:
-        """The latest snapshot and every update after it."""
-
-    @abstractmethod
-    async def append(self, document_id: uuid.UUID, writes: Sequence[PendingWrite]) -> int:
-        """Commit ``writes`` in one transaction; returns the head sequence before them.
-
-        The writes get the sequence numbers ``head + 1 ... head + len(writes)``.
-        """
-
-    @abstractmethod
-    async def updates_after(
-        self, document_id: uuid.UUID, seq: int, upto: int | None = None
-    ) -> list[StoredUpdate]:
-        """Updates with ``seq < n <= upto`` (all after ``seq`` when ``upto`` is None)."""
-
-    @abstractmethod
-    async def heads(self, document_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-        """The last committed sequence number of each document that still exists."""
-
-    @abstractmethod
-    async def save_snapshot(self, document_id: uuid.UUID, seq: int, state: bytes) -> None:
-        """Store the full state as of ``seq``; storing the same ``seq`` twice is harmless."""
 
 
 class DjangoUpdateStore(UpdateStore):

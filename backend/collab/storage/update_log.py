@@ -8,41 +8,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Field, Model
 from django.utils import timezone
 
 from backend.collab.core import update_split
+from backend.collab.core.ports import LoadedLog, PendingWrite, StoredUpdate
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.documents.errors import DocumentNotFound
 from backend.documents.models import Document
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PendingWrite:
-    update: bytes
-    author_id: int | None
-
-
-@dataclass(frozen=True)
-class StoredUpdate:
-    seq: int
-    update: bytes
-
-
-@dataclass(frozen=True)
-class LoadedLog:
-    snapshot: bytes | None
-    snapshot_seq: int
-    updates: list[StoredUpdate]
-
-    @property
-    def head(self) -> int:
-        return self.updates[-1].seq if self.updates else self.snapshot_seq
 
 
 def append(document_id: uuid.UUID, writes: list[PendingWrite]) -> int:
