@@ -1,0 +1,67 @@
+"""The layers of backend/collab import only toward the core, and the core runs without Django.
+
+docs/architecture.md ("Layers") says which layer may import which; these tests hold the
+code to it.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+COLLAB = ROOT / "backend" / "collab"
+
+DOMAIN = "backend.documents."
+# What each layer may import from backend.collab and backend.documents.
+ALLOWED = {
+    "core": ("backend.collab.core", "backend.documents.errors"),
+    "storage": ("backend.collab.core", "backend.collab.storage", "backend.collab.models", DOMAIN),
+    "edge": ("backend.collab.core", "backend.collab.storage", "backend.collab.edge", DOMAIN),
+    "api": ("backend.collab.", DOMAIN),
+}
+OUTSIDE = ("django", "channels", "rest_framework", "rest_framework_simplejwt", "redis")
+
+
+def _imports(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names += [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_a_layer_imports_only_what_it_may(layer: str) -> None:
+    wrong = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in sorted((COLLAB / layer).rglob("*.py"))
+        for name in _imports(path)
+        if name.startswith(("backend.collab", "backend.documents"))
+        and not name.startswith(ALLOWED[layer])
+    ]
+    assert not wrong, f"{layer}/ imports what docs/architecture.md forbids it:\n" + "\n".join(wrong)
+
+
+def test_the_core_imports_without_django_channels_drf_or_redis() -> None:
+    """In a fresh interpreter: import every core module, then list the outside packages loaded."""
+    script = f"""
+import importlib, pkgutil, sys
+import backend.collab.core as core
+for module in pkgutil.iter_modules(core.__path__):
+    importlib.import_module("backend.collab.core." + module.name)
+print(len(list(pkgutil.iter_modules(core.__path__))))
+print(" ".join(sorted({{m.split(".")[0] for m in sys.modules}} & set({OUTSIDE!r}))))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    count, loaded = [*result.stdout.splitlines(), ""][:2]
+    assert int(count) >= 9, "the core's modules were not found"
+    assert loaded == "", f"importing backend.collab.core loaded {loaded}"
