@@ -12,8 +12,8 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from backend.documents.models import Membership
 from backend.documents.tokens import TokenObtainSerializer, user_logout_everywhere
-from tests.collab.conftest import Scene
 from tests.support.factories import make_user, token_for
+from tests.support.scene import Scene
 from tests.support.yclient import YClient
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.collab.conftest import Scene
 from tests.support.factories import token_for
+from tests.support.scene import Scene
 from tests.support.servers import TandemProcess, server_env
 from tests.support.yclient import YClient
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from backend.collab.core import protocol
-from tests.collab.conftest import Scene
+from tests.support.scene import Scene
 
 BAD_FRAMES = {
     "empty": b"",

@@ -12,9 +12,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from backend.documents.models import Role
-from tests.collab.conftest import FAST, Scene
 from tests.support.factories import token_for
 from tests.support.providers import ProviderRoom, assert_room_held, room_members, stored_log
+from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess
 
 PROVIDERS = 20

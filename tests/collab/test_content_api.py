@@ -18,8 +18,8 @@ from backend.collab.core import update_split
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.collab.storage import update_log
 from backend.documents.models import Role
-from tests.collab.conftest import Scene
 from tests.support.factories import make_document, make_user, share, token_for
+from tests.support.scene import Scene
 
 pytestmark = pytest.mark.django_db
 DOUBLE_INTEGRATION = json.loads(

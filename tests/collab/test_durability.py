@@ -9,7 +9,7 @@ import pytest
 
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.documents.models import Document
-from tests.collab.conftest import Scene
+from tests.support.scene import Scene
 from tests.support.servers import TandemProcess, server_env
 from tests.support.yclient import YClient
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from backend.collab.models import DocumentUpdate
-from tests.collab.conftest import Scene
+from tests.support.scene import Scene
 from tests.support.yclient import YClient
 
 

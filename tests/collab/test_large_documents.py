@@ -12,9 +12,9 @@ from asgiref.sync import sync_to_async
 from pycrdt import XmlFragment
 
 from backend.collab.api.services import document_state
-from tests.collab.conftest import Scene
 from tests.support.factories import token_for
 from tests.support.providers import NODE_DIR
+from tests.support.scene import Scene
 from tests.support.servers import TandemProcess
 
 CAP = 1_000_000  # DOCUMENT_MAX_BYTES of the refusal test's server

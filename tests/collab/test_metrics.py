@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.collab.conftest import Scene
+from tests.support.scene import Scene
 
 
 @pytest.fixture

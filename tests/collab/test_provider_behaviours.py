@@ -22,9 +22,9 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from backend.collab.core import protocol
 from backend.documents.models import Role
-from tests.collab.conftest import Scene
 from tests.support.factories import make_document, token_for
 from tests.support.providers import NODE_DIR, room_members
+from tests.support.scene import Scene
 
 Report = dict[str, Any]
 

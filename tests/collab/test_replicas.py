@@ -18,8 +18,8 @@ from backend.collab.api.services import document_state
 from backend.collab.core import content
 from backend.collab.models import DocumentSnapshot
 from backend.documents.models import Document
-from tests.collab.conftest import FAST, Scene
 from tests.support.factories import token_for
+from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess, free_port, server_env
 from tests.support.yclient import YClient
 

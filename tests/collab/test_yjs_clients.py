@@ -7,8 +7,8 @@ import json
 import os
 from pathlib import Path
 
-from tests.collab.conftest import Scene
 from tests.support.factories import token_for
+from tests.support.scene import Scene
 
 NODE_DIR = Path(__file__).parent / "node"
 

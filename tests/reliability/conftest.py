@@ -1,6 +1,5 @@
-"""Fixtures of the reliability scenarios: those of tests/collab (a real server, a scene of
-users and a document), private Redis and PostgreSQL servers to break, and the figures table
-printed at the end of the run."""
+"""Fixtures of the reliability scenarios (beside the scene of tests/support/scene.py): private
+Redis and PostgreSQL servers to break, and the figures table printed at the end of the run."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.collab.conftest import *  # noqa: F403  (server, scene, db_call, server_overrides)
 from tests.reliability import harness
 from tests.support.servers import ROOT, free_port
 

@@ -23,10 +23,10 @@ from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from backend.collab.core import protocol
-from tests.collab.conftest import Scene
 from tests.reliability import harness
 from tests.reliability.harness import Figures
 from tests.support.factories import make_user, token_for
+from tests.support.scene import Scene
 from tests.support.servers import free_port
 from tests.support.yclient import YClient
 

@@ -18,7 +18,6 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from backend.documents.models import Role
-from tests.collab.conftest import FAST, Scene
 from tests.reliability import harness
 from tests.reliability.harness import Figures
 from tests.support.providers import (
@@ -28,6 +27,7 @@ from tests.support.providers import (
     room_members,
     stored_log,
 )
+from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess
 
 SIZES = [100, 300] if harness.CHAOS else [10]

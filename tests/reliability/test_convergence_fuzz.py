@@ -15,8 +15,6 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,24 +27,17 @@ from backend.collab.core import content, integration, protocol
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.collab.storage.update_log import LoadedLog, StoredUpdate
 from backend.documents.models import Document
-from tests.collab.conftest import Scene
-from tests.collab.test_replicas import FAST
 from tests.reliability import harness
 from tests.reliability.harness import Figures
 from tests.support.factories import make_document, token_for
-from tests.support.servers import TandemProcess, server_env
+from tests.support.scene import FAST, Scene
+from tests.support.servers import TandemProcess
 from tests.support.yclient import YClient
 
 
 @pytest.fixture
 def server_overrides() -> dict[str, str]:
     return FAST
-
-
-@pytest.fixture
-def second(scene: Scene, tmp_path: Path) -> Iterator[TandemProcess]:
-    with TandemProcess(server_env(**FAST), log_path=tmp_path / "second.log") as process:
-        yield process
 
 
 class FuzzClient(YClient):

@@ -15,7 +15,7 @@ import asyncio
 import json
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,11 @@ from django.db import connections
 from backend.collab.api.services import document_state
 from backend.collab.core import content
 from backend.documents.models import Document, Role
-from tests.collab.conftest import FAST, Scene
 from tests.reliability import harness
 from tests.reliability.harness import Figures, Typist
 from tests.support.factories import PASSWORD, make_document, make_user, share, token_for
 from tests.support.providers import ProviderRoom, Settled, stored_log
+from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess, server_env
 
 CLIENTS = 10
@@ -41,12 +41,6 @@ ROOM = 20  # real providers in the document while a replica dies or drains
 @pytest.fixture
 def server_overrides() -> dict[str, str]:
     return FAST
-
-
-@pytest.fixture
-def second(scene: Scene, tmp_path: Path) -> Iterator[TandemProcess]:
-    with TandemProcess(server_env(**FAST), log_path=tmp_path / "second.log") as process:
-        yield process
 
 
 def _new_document(members: Sequence[Any] = ()) -> tuple[str, list[str]]:

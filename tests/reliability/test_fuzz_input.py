@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from pycrdt import write_var_uint
 
 from backend.collab.core import protocol
-from tests.collab.conftest import Scene
 from tests.reliability import harness
 from tests.reliability.harness import Figures
+from tests.support.scene import Scene
 from tests.support.servers import TandemProcess
 
 DOCUMENTED = {1000, 1009, 4400, 4429}

@@ -12,7 +12,7 @@ from backend.collab.api.services import document_state
 from backend.collab.core import protocol
 from backend.collab.models import DocumentSnapshot
 from backend.documents.models import Document
-from tests.collab.conftest import Scene
+from tests.support.scene import Scene
 from tests.support.updates import hello_then_world, typed
 
 

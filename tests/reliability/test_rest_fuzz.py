@@ -11,10 +11,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.collab.conftest import Scene
 from tests.reliability import harness
 from tests.reliability.harness import Figures
 from tests.support.factories import token_for
+from tests.support.scene import Scene
 from tests.support.servers import TandemProcess
 
 

@@ -16,8 +16,8 @@ from rest_framework.test import APIClient
 
 from backend.collab.core import protocol
 from backend.documents.models import Document
-from tests.collab.conftest import Scene
 from tests.support.factories import make_user, token_for
+from tests.support.scene import Scene
 from tests.support.yclient import YClient
 
 ROLES = ["owner", "editor", "viewer", "stranger", "anonymous"]

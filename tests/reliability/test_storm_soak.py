@@ -16,11 +16,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection, connections
 
-from tests.collab.conftest import Scene
-from tests.collab.test_replicas import FAST
 from tests.reliability import harness
 from tests.reliability.harness import Figures
 from tests.support.factories import make_document, token_for
+from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess, server_env
 from tests.support.yclient import YClient
 

@@ -1,4 +1,10 @@
-"""Fixtures for real-time tests: a real server process and Yjs clients connected to it."""
+"""The scene of the real-time tests: a Tandem server process, a document with an owner, an
+editor and a viewer, Yjs clients opened on it, and a second replica beside it.
+
+Its fixtures (``server_overrides``, ``server``, ``scene``, ``second``, ``db_call``) serve the
+whole suite: tests/conftest.py registers this module with ``pytest_plugins``. A test module
+overrides ``server_overrides`` (or ``server``) to change the server's settings.
+"""
 
 from __future__ import annotations
 
@@ -15,20 +21,12 @@ from tests.support.factories import make_document, make_user, share, token_for
 from tests.support.servers import TandemProcess, server_env
 from tests.support.yclient import YClient
 
-
-@pytest.fixture
-def server_overrides() -> dict[str, str]:
-    """Environment overrides for the server process; tests override this fixture."""
-    return {}
-
-
-@pytest.fixture
-def server(
-    transactional_db: None, tmp_path: Path, server_overrides: dict[str, str]
-) -> Iterator[TandemProcess]:
-    env = server_env(**{"ROOM_IDLE_SECONDS": "0.2", "LOG_CHECK_SECONDS": "0.5", **server_overrides})
-    with TandemProcess(env, log_path=tmp_path / "server.log") as process:
-        yield process
+# Replicas that notice each other quickly: log checks, presence heartbeats and expiry.
+FAST = {
+    "LOG_CHECK_SECONDS": "0.5",
+    "PRESENCE_TTL_SECONDS": "2",
+    "PRESENCE_HEARTBEAT_SECONDS": "0.5",
+}
 
 
 class Scene:
@@ -70,6 +68,21 @@ class Scene:
 
 
 @pytest.fixture
+def server_overrides() -> dict[str, str]:
+    """Environment overrides for the server process; tests override this fixture."""
+    return {}
+
+
+@pytest.fixture
+def server(
+    transactional_db: None, tmp_path: Path, server_overrides: dict[str, str]
+) -> Iterator[TandemProcess]:
+    env = server_env(**{"ROOM_IDLE_SECONDS": "0.2", "LOG_CHECK_SECONDS": "0.5", **server_overrides})
+    with TandemProcess(env, log_path=tmp_path / "server.log") as process:
+        yield process
+
+
+@pytest.fixture
 async def scene(server: TandemProcess) -> AsyncIterator[Scene]:
     made = await sync_to_async(Scene)(server)
     yield made
@@ -77,14 +90,6 @@ async def scene(server: TandemProcess) -> AsyncIterator[Scene]:
         await client.close()
     # The ORM calls of this test ran in asgiref's thread: close its connection there.
     await sync_to_async(connections.close_all)()
-
-
-# Replicas that notice each other quickly: log checks, presence heartbeats and expiry.
-FAST = {
-    "LOG_CHECK_SECONDS": "0.5",
-    "PRESENCE_TTL_SECONDS": "2",
-    "PRESENCE_HEARTBEAT_SECONDS": "0.5",
-}
 
 
 @pytest.fixture
