@@ -83,7 +83,7 @@ export async function request<T>(method: string, path: string, body?: unknown, a
     response = await send(renewed.access)
   }
   const text = await response.text()
-  let parsed: unknown = null
+  let parsed: unknown
   try {
     parsed = text ? JSON.parse(text) : null
   } catch {

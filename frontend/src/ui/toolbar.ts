@@ -58,7 +58,7 @@ export function toolbar(editor: Editor, editLink: () => void): Toolbar {
     const index = buttons.findIndex(([, b]) => b === document.activeElement)
     if (index < 0) return
     const step = event.key === 'ArrowRight' ? 1 : event.key === 'ArrowLeft' ? -1 : 0
-    let next = index
+    let next: number
     if (step) next = (index + step + buttons.length) % buttons.length
     else if (event.key === 'Home') next = 0
     else if (event.key === 'End') next = buttons.length - 1
