@@ -7,32 +7,16 @@ see (or be missing from them): closing it would turn a just-shared document into
 from __future__ import annotations
 
 import time
-import uuid
-from dataclasses import dataclass, field
 
 from backend.collab.core.close_codes import CloseCode
 from backend.collab.core.ports import Access
 from backend.collab.core.room import Room
-from backend.collab.storage.store import DjangoUpdateStore
-
-
-@dataclass(eq=False)
-class FakePeer:
-    user_id: int | None
-    admitted_at: float
-    can_write: bool = True
-    token_generation: int = 0
-    closed: list[int] = field(default_factory=list)
-
-    def send(self, frame: bytes) -> None:
-        pass
-
-    def close(self, code: int) -> None:
-        self.closed.append(code)
+from tests.collab.core.fakes import FakePeer, MemoryStore
 
 
 def _room(*peers: FakePeer) -> Room:
-    room = Room(uuid.uuid4(), store=DjangoUpdateStore())
+    store = MemoryStore()
+    room = Room(store.create(), store=store)
     for peer in peers:
         room.join(peer)
     return room
