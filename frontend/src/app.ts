@@ -91,7 +91,16 @@ function show(current: Page): void {
 function followLink(event: MouseEvent): void {
   const target = event.target as Element | null
   const link = target?.closest?.('a[data-link]') as HTMLAnchorElement | null
-  if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return
+  if (
+    !link ||
+    event.defaultPrevented ||
+    event.button !== 0 ||
+    event.metaKey ||
+    event.ctrlKey ||
+    event.shiftKey ||
+    event.altKey
+  )
+    return
   event.preventDefault()
   navigate(link.getAttribute('href') ?? '/')
 }

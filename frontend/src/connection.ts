@@ -73,7 +73,11 @@ export class DocumentConnection {
       this.emit()
     }
     const defaultAuth = this.provider.messageHandlers[2]
-    this.provider.messageHandlers[2] = (encoder: encoding.Encoder, decoder: decoding.Decoder, ...rest: [WebsocketProvider, boolean, number]) => {
+    this.provider.messageHandlers[2] = (
+      encoder: encoding.Encoder,
+      decoder: decoding.Decoder,
+      ...rest: [WebsocketProvider, boolean, number]
+    ) => {
       // y-websocket only logs a permission-denied message; the page should know.
       const copy = decoding.createDecoder(decoder.arr.subarray(decoder.pos))
       defaultAuth(encoder, decoder, ...rest)

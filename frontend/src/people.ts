@@ -14,7 +14,8 @@ export function peopleFrom(states: Map<number, Record<string, unknown>>, selfId:
     if (!user || typeof user.name !== 'string' || !user.name) continue
     const self = clientId === selfId
     const known = byName.get(user.name)
-    if (!known || self) byName.set(user.name, { name: user.name, color: String(user.color ?? ''), self: self || Boolean(known?.self) })
+    if (!known || self)
+      byName.set(user.name, { name: user.name, color: String(user.color ?? ''), self: self || Boolean(known?.self) })
   }
   return [...byName.values()].sort((a, b) => Number(b.self) - Number(a.self) || a.name.localeCompare(b.name))
 }

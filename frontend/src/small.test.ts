@@ -61,7 +61,10 @@ describe('people', () => {
       [3, { user: { name: 'zoe', color: '#111111' } }],
       [4, {}],
     ])
-    expect(peopleFrom(states, 3).map((p) => [p.name, p.self])).toEqual([['zoe', true], ['bob', false]])
+    expect(peopleFrom(states, 3).map((p) => [p.name, p.self])).toEqual([
+      ['zoe', true],
+      ['bob', false],
+    ])
   })
 })
 

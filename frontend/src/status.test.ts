@@ -3,8 +3,15 @@ import { describe, expect, it } from 'vitest'
 import { describeStatus, formatBytes, tooLargeFrom, type StatusFacts } from './status'
 
 const base: StatusFacts = {
-  link: 'connected', synced: true, everConnected: true, online: true,
-  readOnly: false, supported: true, pending: 0, unsent: false, tooLarge: null,
+  link: 'connected',
+  synced: true,
+  everConnected: true,
+  online: true,
+  readOnly: false,
+  supported: true,
+  pending: 0,
+  unsent: false,
+  tooLarge: null,
 }
 const label = (facts: Partial<StatusFacts>): string => describeStatus({ ...base, ...facts }).label
 
@@ -22,7 +29,9 @@ describe('describeStatus', () => {
     expect(label({ link: 'disconnected', synced: false })).toBe('Reconnecting…')
     expect(label({ link: 'disconnected', synced: false, online: false })).toBe('Offline')
     expect(label({ link: 'disconnected', synced: false, unsent: true })).toBe('Reconnecting · unsynced changes')
-    expect(label({ link: 'disconnected', synced: false, online: false, unsent: true })).toBe('Offline · unsynced changes')
+    expect(label({ link: 'disconnected', synced: false, online: false, unsent: true })).toBe(
+      'Offline · unsynced changes',
+    )
     expect(label({ link: 'disconnected', synced: false, online: false, pending: 2 })).toBe('Offline · unsynced changes')
   })
 
@@ -53,12 +62,20 @@ describe('a change refused as too large', () => {
     const detail = (what: 'change' | 'document', limit: number | null): string =>
       describeStatus({ ...base, ...refused, tooLarge: { what, limit } }).detail
     expect(detail('change', null)).toMatch(/^Your last change is too large to save\. /)
-    expect(detail('document', 128 * 1024 * 1024)).toMatch(/^Your last change would make the document too large to save \(the limit is 128 MB\)\. /)
+    expect(detail('document', 128 * 1024 * 1024)).toMatch(
+      /^Your last change would make the document too large to save \(the limit is 128 MB\)\. /,
+    )
   })
 
   it('reads the refusal and the limit from the close', () => {
-    expect(tooLargeFrom(1009, 'frame with 1500000 bytes exceeds limit of 200000 bytes')).toEqual({ what: 'change', limit: 200_000 })
-    expect(tooLargeFrom(1009, 'Message exceeds the maximum size (33554432 bytes)')).toEqual({ what: 'change', limit: 33_554_432 })
+    expect(tooLargeFrom(1009, 'frame with 1500000 bytes exceeds limit of 200000 bytes')).toEqual({
+      what: 'change',
+      limit: 200_000,
+    })
+    expect(tooLargeFrom(1009, 'Message exceeds the maximum size (33554432 bytes)')).toEqual({
+      what: 'change',
+      limit: 33_554_432,
+    })
     expect(tooLargeFrom(1009, '')).toEqual({ what: 'change', limit: null })
     expect(tooLargeFrom(4413, 'too large to save')).toEqual({ what: 'document', limit: null })
     expect(tooLargeFrom(4404, '')).toBeNull()

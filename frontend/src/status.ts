@@ -25,7 +25,8 @@ export interface StatusFacts {
 }
 
 export interface StatusView {
-  state: 'connecting' | 'saved' | 'saving' | 'connected' | 'reconnecting' | 'offline' | 'unsynced' | 'denied' | 'too-large'
+  state:
+    'connecting' | 'saved' | 'saving' | 'connected' | 'reconnecting' | 'offline' | 'unsynced' | 'denied' | 'too-large'
   label: string
   detail: string
 }
@@ -44,11 +45,19 @@ export function describeStatus(f: StatusFacts): StatusView {
   if (f.link !== 'connected' || !f.synced) {
     if (!f.online) {
       return unsaved
-        ? { state: 'unsynced', label: 'Offline · unsynced changes', detail: 'Keep typing: your changes are kept here and merge when you are back online.' }
+        ? {
+            state: 'unsynced',
+            label: 'Offline · unsynced changes',
+            detail: 'Keep typing: your changes are kept here and merge when you are back online.',
+          }
         : { state: 'offline', label: 'Offline', detail: 'Waiting for the network to come back.' }
     }
     if (unsaved) {
-      return { state: 'unsynced', label: 'Reconnecting · unsynced changes', detail: 'Keep typing: your changes are kept here and merge once Tandem answers again.' }
+      return {
+        state: 'unsynced',
+        label: 'Reconnecting · unsynced changes',
+        detail: 'Keep typing: your changes are kept here and merge once Tandem answers again.',
+      }
     }
     return f.everConnected
       ? { state: 'reconnecting', label: 'Reconnecting…', detail: 'The connection dropped; trying again.' }
@@ -58,7 +67,11 @@ export function describeStatus(f: StatusFacts): StatusView {
     return { state: 'connected', label: 'Connected', detail: 'Live. You are viewing this document.' }
   }
   if (unsaved) {
-    return { state: 'saving', label: 'Saving…', detail: `Waiting for the server to store ${f.pending || 'your'} change${f.pending === 1 ? '' : 's'}.` }
+    return {
+      state: 'saving',
+      label: 'Saving…',
+      detail: `Waiting for the server to store ${f.pending || 'your'} change${f.pending === 1 ? '' : 's'}.`,
+    }
   }
   if (!f.supported) {
     return { state: 'connected', label: 'Connected', detail: 'Live. This server does not confirm saves.' }
@@ -68,9 +81,10 @@ export function describeStatus(f: StatusFacts): StatusView {
 
 function tooLargeDetail({ what, limit }: TooLarge): string {
   const size = limit === null ? '' : ` (the limit is ${formatBytes(limit)})`
-  const refused = what === 'change'
-    ? `Your last change is too large to save${size}.`
-    : `Your last change would make the document too large to save${size}.`
+  const refused =
+    what === 'change'
+      ? `Your last change is too large to save${size}.`
+      : `Your last change would make the document too large to save${size}.`
   return `${refused} Your text is still here in this tab, but it is not saved: copy it somewhere safe, then reload to continue from the last saved version.`
 }
 

@@ -20,9 +20,7 @@ export const TANDEM_UPDATE = 2
 export const TANDEM_HEAD = 3
 
 export type TandemFrame =
-  | { kind: 'ack'; seq: number }
-  | { kind: 'update'; seq: number; update: Uint8Array }
-  | { kind: 'head'; seq: number }
+  { kind: 'ack'; seq: number } | { kind: 'update'; seq: number; update: Uint8Array } | { kind: 'head'; seq: number }
 
 export function encodeHello(since: number): Uint8Array {
   const encoder = encoding.createEncoder()

@@ -36,7 +36,12 @@ export function endedBanner(): EndedBanner {
   const element = h('p', { class: 'banner ended', role: 'alert', hidden: true })
   const show = (message: string, actions: HTMLElement[]): void => {
     element.hidden = false
-    replaceChildren(element, icon(ICONS.lock), h('span', {}, message, ' '), h('span', { class: 'banner-actions' }, actions))
+    replaceChildren(
+      element,
+      icon(ICONS.lock),
+      h('span', {}, message, ' '),
+      h('span', { class: 'banner-actions' }, actions),
+    )
   }
   return { element, show }
 }
@@ -44,10 +49,12 @@ export function endedBanner(): EndedBanner {
 /** Both kinds, so a paste back into an editor keeps the headings and lists. */
 async function copyText(editor: Editor): Promise<void> {
   try {
-    await navigator.clipboard.write([new ClipboardItem({
-      'text/html': new Blob([editor.getHTML()], { type: 'text/html' }),
-      'text/plain': new Blob([editor.getText({ blockSeparator: '\n\n' })], { type: 'text/plain' }),
-    })])
+    await navigator.clipboard.write([
+      new ClipboardItem({
+        'text/html': new Blob([editor.getHTML()], { type: 'text/html' }),
+        'text/plain': new Blob([editor.getText({ blockSeparator: '\n\n' })], { type: 'text/plain' }),
+      }),
+    ])
     toast('Copied. Paste it somewhere safe before you reload.')
   } catch {
     window.getSelection()?.selectAllChildren(editor.view.dom)

@@ -21,7 +21,18 @@ export function editorHistory(
   page: { root: HTMLElement; content: HTMLElement; surface: HTMLElement; tools: HTMLElement; canEdit: () => boolean },
 ): EditorHistory {
   const { root, content, surface, tools, canEdit } = page
-  const button = h('button', { type: 'button', class: 'button', 'aria-label': 'History', 'aria-expanded': 'false', 'aria-controls': 'history-panel' }, icon(ICONS.history), h('span', { class: 'label' }, 'History'))
+  const button = h(
+    'button',
+    {
+      type: 'button',
+      class: 'button',
+      'aria-label': 'History',
+      'aria-expanded': 'false',
+      'aria-controls': 'history-panel',
+    },
+    icon(ICONS.history),
+    h('span', { class: 'label' }, 'History'),
+  )
   const panel = historyPanel(documentId, {
     canRestore: canEdit,
     showPreview: (node) => {

@@ -51,29 +51,81 @@ export function editorParts(
     tools,
     title: titleField(state, { renamed: announceRoles, focusEditor: () => editor.commands.focus() }),
     badgeSlot: h('span', { class: 'badge-slot' }),
-    shareButton: h('button', { type: 'button', class: 'button', 'aria-label': 'Share', onclick: () => openShareDialog(state.documentId, state.title, announceRoles) }, icon(ICONS.share), h('span', { class: 'label' }, 'Share')),
-    viewOnly: h('p', { class: 'banner', role: 'note' }, icon(ICONS.lock), h('span', {}, `View only. You can read along and others see your cursor; ask ${state.owner} for edit access.`)),
+    shareButton: h(
+      'button',
+      {
+        type: 'button',
+        class: 'button',
+        'aria-label': 'Share',
+        onclick: () => openShareDialog(state.documentId, state.title, announceRoles),
+      },
+      icon(ICONS.share),
+      h('span', { class: 'label' }, 'Share'),
+    ),
+    viewOnly: h(
+      'p',
+      { class: 'banner', role: 'note' },
+      icon(ICONS.lock),
+      h('span', {}, `View only. You can read along and others see your cursor; ask ${state.owner} for edit access.`),
+    ),
     ended: endedBanner(),
     content,
-    history: editorHistory(state.documentId, connection.doc, { root, content, surface, tools: tools.element, canEdit: () => canEdit(state) }),
+    history: editorHistory(state.documentId, connection.doc, {
+      root,
+      content,
+      surface,
+      tools: tools.element,
+      canEdit: () => canEdit(state),
+    }),
   }
 }
 
 /** Header and body, in `root`. */
 export function layoutEditor(parts: EditorParts, status: StatusPill, presence: HTMLElement): void {
   const { title, history } = parts
-  const header = h('header', { class: 'topbar editor-topbar' },
-    h('a', { href: '/', class: 'icon-button back', 'data-link': true, 'aria-label': 'All documents', title: 'All documents' }, icon(ICONS.back)),
-    h('div', { class: 'doc-heading' },
+  const header = h(
+    'header',
+    { class: 'topbar editor-topbar' },
+    h(
+      'a',
+      {
+        href: '/',
+        class: 'icon-button back',
+        'data-link': true,
+        'aria-label': 'All documents',
+        title: 'All documents',
+      },
+      icon(ICONS.back),
+    ),
+    h(
+      'div',
+      { class: 'doc-heading' },
       h('h1', { class: 'sr-only' }, parts.state.title),
-      title.input, title.text, parts.badgeSlot),
-    h('div', { class: 'editor-actions' }, status.element, status.announcer, presence, history.button, parts.shareButton),
-    accountMenu())
-  replaceChildren(parts.root,
+      title.input,
+      title.text,
+      parts.badgeSlot,
+    ),
+    h(
+      'div',
+      { class: 'editor-actions' },
+      status.element,
+      status.announcer,
+      presence,
+      history.button,
+      parts.shareButton,
+    ),
+    accountMenu(),
+  )
+  replaceChildren(
+    parts.root,
     header,
-    h('div', { class: 'editor-body' },
+    h(
+      'div',
+      { class: 'editor-body' },
       h('main', { class: 'editor-main' }, parts.ended.element, parts.viewOnly, parts.tools.element, parts.content),
-      history.panel.element))
+      history.panel.element,
+    ),
+  )
 }
 
 /** Show what the person's role lets them do: edit, rename, share, or only read along. */

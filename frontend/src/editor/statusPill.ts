@@ -15,8 +15,12 @@ function kindOf(state: StatusView['state']): string {
 }
 
 export function statusPill(): StatusPill {
-  const element = h('div', { class: 'status', 'data-state': 'connecting' },
-    h('span', { class: 'status-dot', 'aria-hidden': 'true' }), h('span', { class: 'status-label' }, 'Connecting…'))
+  const element = h(
+    'div',
+    { class: 'status', 'data-state': 'connecting' },
+    h('span', { class: 'status-dot', 'aria-hidden': 'true' }),
+    h('span', { class: 'status-label' }, 'Connecting…'),
+  )
   const announcer = h('span', { class: 'sr-only', role: 'status' })
   let announced = 'connecting'
   const show = (view: StatusView): void => {

@@ -14,12 +14,19 @@ import { editLink } from './linkDialog'
 /** Another person's caret with their name; hidden from screen readers (the presence list names them). */
 function renderCaret(user: Record<string, unknown>): HTMLElement {
   const color = typeof user.color === 'string' && /^#[0-9a-f]{6}$/i.test(user.color) ? user.color : '#5b6472'
-  return h('span', { class: 'collaboration-carets__caret', style: `border-color: ${color}`, 'aria-hidden': 'true' },
-    h('span', { class: 'collaboration-carets__label', style: `background-color: ${color}` }, String(user.name ?? '')))
+  return h(
+    'span',
+    { class: 'collaboration-carets__caret', style: `border-color: ${color}`, 'aria-hidden': 'true' },
+    h('span', { class: 'collaboration-carets__label', style: `background-color: ${color}` }, String(user.name ?? '')),
+  )
 }
 
 /** The editor for `name` on the connection's document, editable while `canEdit()` says so. */
-export function textEditor(connection: DocumentConnection, name: string, canEdit: () => boolean): { editor: Editor; surface: HTMLElement } {
+export function textEditor(
+  connection: DocumentConnection,
+  name: string,
+  canEdit: () => boolean,
+): { editor: Editor; surface: HTMLElement } {
   const surface = h('div', { class: 'paper' })
   const editor: Editor = new Editor({
     element: surface,
@@ -32,7 +39,11 @@ export function textEditor(connection: DocumentConnection, name: string, canEdit
       }),
       Placeholder.configure({ placeholder: () => (canEdit() ? 'Start writing…' : 'This document is empty.') }),
       Collaboration.configure({ document: connection.doc, field: 'default' }),
-      CollaborationCaret.configure({ provider: connection.provider, user: { name, color: colorFor(name) }, render: renderCaret }),
+      CollaborationCaret.configure({
+        provider: connection.provider,
+        user: { name, color: colorFor(name) },
+        render: renderCaret,
+      }),
     ],
     editorProps: {
       attributes: {

@@ -15,8 +15,11 @@ import { presenceBar } from '../ui/presence'
 import type { Page } from './page'
 
 export function editorPage(documentId: string): Page {
-  const element = h('div', { class: 'shell editor-shell' },
-    h('main', { class: 'centered' }, h('p', { class: 'muted loading', role: 'status' }, 'Opening the document…')))
+  const element = h(
+    'div',
+    { class: 'shell editor-shell' },
+    h('main', { class: 'centered' }, h('p', { class: 'muted loading', role: 'status' }, 'Opening the document…')),
+  )
   let teardown: (() => void) | null = null
   let destroyed = false
 
@@ -46,11 +49,21 @@ export function editorPage(documentId: string): Page {
 /** What the page says when the document cannot be read. */
 function openFailed(e: unknown): HTMLElement {
   const missing = e instanceof ApiError && e.status === 404
-  return h('main', { class: 'centered' },
-    h('div', { class: 'card narrow' },
+  return h(
+    'main',
+    { class: 'centered' },
+    h(
+      'div',
+      { class: 'card narrow' },
       h('h1', {}, missing ? 'Document not found' : 'Could not open the document'),
-      h('p', { class: 'muted' }, missing ? 'It does not exist, or it has not been shared with you.' : e instanceof Error ? e.message : ''),
-      h('a', { href: '/', class: 'button primary', 'data-link': true }, 'Back to your documents')))
+      h(
+        'p',
+        { class: 'muted' },
+        missing ? 'It does not exist, or it has not been shared with you.' : e instanceof Error ? e.message : '',
+      ),
+      h('a', { href: '/', class: 'button primary', 'data-link': true }, 'Back to your documents'),
+    ),
+  )
 }
 
 /** The live editor for `doc` in `root`; returns what takes it down. */

@@ -4,5 +4,9 @@ import { colorFor, initials } from '../colors'
 import { h } from '../dom'
 
 export function avatar(name: string, extra: Record<string, unknown> = {}): HTMLElement {
-  return h('span', { class: 'avatar', style: `--person: ${colorFor(name)}`, 'aria-hidden': 'true', ...extra }, initials(name))
+  return h(
+    'span',
+    { class: 'avatar', style: `--person: ${colorFor(name)}`, 'aria-hidden': 'true', ...extra },
+    initials(name),
+  )
 }

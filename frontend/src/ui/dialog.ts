@@ -13,11 +13,21 @@ export interface Dialog {
 export function dialog(title: string, options: { wide?: boolean; onClose?: () => void } = {}): Dialog {
   const titleId = `dialog-${Math.random().toString(36).slice(2)}`
   const body = h('div', { class: 'dialog-body' })
-  const element = h('dialog', { class: options.wide ? 'dialog wide' : 'dialog', 'aria-labelledby': titleId },
-    h('header', { class: 'dialog-header' },
+  const element = h(
+    'dialog',
+    { class: options.wide ? 'dialog wide' : 'dialog', 'aria-labelledby': titleId },
+    h(
+      'header',
+      { class: 'dialog-header' },
       h('h2', { id: titleId }, title),
-      h('button', { type: 'button', class: 'icon-button', 'aria-label': 'Close', onclick: () => element.close() }, icon(ICONS.close))),
-    body)
+      h(
+        'button',
+        { type: 'button', class: 'icon-button', 'aria-label': 'Close', onclick: () => element.close() },
+        icon(ICONS.close),
+      ),
+    ),
+    body,
+  )
   element.addEventListener('click', (event) => {
     if (event.target === element) element.close()
   })
@@ -45,12 +55,25 @@ export function confirmDialog(title: string, message: string, confirmLabel: stri
     const d = dialog(title, { onClose: () => resolve(answer) })
     d.body.append(
       h('p', {}, message),
-      h('div', { class: 'dialog-actions' },
+      h(
+        'div',
+        { class: 'dialog-actions' },
         h('button', { type: 'button', class: 'button', onclick: () => d.close() }, 'Cancel'),
-        h('button', {
-          type: 'button', class: danger ? 'button danger' : 'button primary', autofocus: true,
-          onclick: () => { answer = true; d.close() },
-        }, confirmLabel)))
+        h(
+          'button',
+          {
+            type: 'button',
+            class: danger ? 'button danger' : 'button primary',
+            autofocus: true,
+            onclick: () => {
+              answer = true
+              d.close()
+            },
+          },
+          confirmLabel,
+        ),
+      ),
+    )
     d.open()
   })
 }

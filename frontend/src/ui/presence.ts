@@ -10,11 +10,18 @@ export function presenceBar(awareness: Awareness): { element: HTMLElement; destr
   const list = h('ul', { class: 'presence', 'aria-label': 'People here' })
   const render = (): void => {
     const people = peopleFrom(awareness.getStates() as Map<number, Record<string, unknown>>, awareness.clientID)
-    replaceChildren(list, people.map((person) => {
-      const label = person.self ? `${person.name} (you)` : person.name
-      return h('li', { class: 'presence-person', title: label, 'data-name': person.name },
-        avatar(person.name), h('span', { class: 'sr-only' }, label))
-    }))
+    replaceChildren(
+      list,
+      people.map((person) => {
+        const label = person.self ? `${person.name} (you)` : person.name
+        return h(
+          'li',
+          { class: 'presence-person', title: label, 'data-name': person.name },
+          avatar(person.name),
+          h('span', { class: 'sr-only' }, label),
+        )
+      }),
+    )
   }
   awareness.on('change', render)
   render()

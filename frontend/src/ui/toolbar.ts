@@ -21,36 +21,103 @@ export interface Toolbar {
 
 export function toolbar(editor: Editor, editLink: () => void): Toolbar {
   const tools: (Tool | 'sep')[] = [
-    { label: 'Heading 1', content: 'H1', run: (e) => e.chain().focus().toggleHeading({ level: 1 }).run(), active: (e) => e.isActive('heading', { level: 1 }) },
-    { label: 'Heading 2', content: 'H2', run: (e) => e.chain().focus().toggleHeading({ level: 2 }).run(), active: (e) => e.isActive('heading', { level: 2 }) },
-    { label: 'Heading 3', content: 'H3', run: (e) => e.chain().focus().toggleHeading({ level: 3 }).run(), active: (e) => e.isActive('heading', { level: 3 }) },
+    {
+      label: 'Heading 1',
+      content: 'H1',
+      run: (e) => e.chain().focus().toggleHeading({ level: 1 }).run(),
+      active: (e) => e.isActive('heading', { level: 1 }),
+    },
+    {
+      label: 'Heading 2',
+      content: 'H2',
+      run: (e) => e.chain().focus().toggleHeading({ level: 2 }).run(),
+      active: (e) => e.isActive('heading', { level: 2 }),
+    },
+    {
+      label: 'Heading 3',
+      content: 'H3',
+      run: (e) => e.chain().focus().toggleHeading({ level: 3 }).run(),
+      active: (e) => e.isActive('heading', { level: 3 }),
+    },
     'sep',
-    { label: 'Bold', shortcut: 'Ctrl+B', content: icon(ICONS.bold), run: (e) => e.chain().focus().toggleBold().run(), active: (e) => e.isActive('bold') },
-    { label: 'Italic', shortcut: 'Ctrl+I', content: icon(ICONS.italic), run: (e) => e.chain().focus().toggleItalic().run(), active: (e) => e.isActive('italic') },
-    { label: 'Link', shortcut: 'Ctrl+K', content: icon(ICONS.link), run: () => editLink(), active: (e) => e.isActive('link') },
+    {
+      label: 'Bold',
+      shortcut: 'Ctrl+B',
+      content: icon(ICONS.bold),
+      run: (e) => e.chain().focus().toggleBold().run(),
+      active: (e) => e.isActive('bold'),
+    },
+    {
+      label: 'Italic',
+      shortcut: 'Ctrl+I',
+      content: icon(ICONS.italic),
+      run: (e) => e.chain().focus().toggleItalic().run(),
+      active: (e) => e.isActive('italic'),
+    },
+    {
+      label: 'Link',
+      shortcut: 'Ctrl+K',
+      content: icon(ICONS.link),
+      run: () => editLink(),
+      active: (e) => e.isActive('link'),
+    },
     'sep',
-    { label: 'Bulleted list', content: icon(ICONS.bullet), run: (e) => e.chain().focus().toggleBulletList().run(), active: (e) => e.isActive('bulletList') },
-    { label: 'Numbered list', content: icon(ICONS.ordered), run: (e) => e.chain().focus().toggleOrderedList().run(), active: (e) => e.isActive('orderedList') },
+    {
+      label: 'Bulleted list',
+      content: icon(ICONS.bullet),
+      run: (e) => e.chain().focus().toggleBulletList().run(),
+      active: (e) => e.isActive('bulletList'),
+    },
+    {
+      label: 'Numbered list',
+      content: icon(ICONS.ordered),
+      run: (e) => e.chain().focus().toggleOrderedList().run(),
+      active: (e) => e.isActive('orderedList'),
+    },
     'sep',
-    { label: 'Undo', shortcut: 'Ctrl+Z', content: icon(ICONS.undo), run: (e) => e.chain().focus().undo().run(), enabled: (e) => e.can().undo() },
-    { label: 'Redo', shortcut: 'Ctrl+Shift+Z', content: icon(ICONS.redo), run: (e) => e.chain().focus().redo().run(), enabled: (e) => e.can().redo() },
+    {
+      label: 'Undo',
+      shortcut: 'Ctrl+Z',
+      content: icon(ICONS.undo),
+      run: (e) => e.chain().focus().undo().run(),
+      enabled: (e) => e.can().undo(),
+    },
+    {
+      label: 'Redo',
+      shortcut: 'Ctrl+Shift+Z',
+      content: icon(ICONS.redo),
+      run: (e) => e.chain().focus().redo().run(),
+      enabled: (e) => e.can().redo(),
+    },
   ]
   const buttons: [Tool, HTMLButtonElement][] = []
-  const element = h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Formatting', 'aria-controls': 'editor-text' })
+  const element = h('div', {
+    class: 'toolbar',
+    role: 'toolbar',
+    'aria-label': 'Formatting',
+    'aria-controls': 'editor-text',
+  })
   for (const tool of tools) {
     if (tool === 'sep') {
       element.append(h('span', { class: 'toolbar-sep', role: 'separator', 'aria-orientation': 'vertical' }))
       continue
     }
-    const button = h('button', {
-      type: 'button', class: 'tool', tabindex: buttons.length === 0 ? 0 : -1,
-      'aria-label': tool.label, title: tool.shortcut ? `${tool.label} (${tool.shortcut})` : tool.label,
-      'aria-keyshortcuts': tool.shortcut?.replace('Ctrl', 'Control'),
-      'aria-pressed': tool.active ? 'false' : undefined,
-      // Keep the editor's selection: act on mousedown without taking focus.
-      onmousedown: (event: MouseEvent) => event.preventDefault(),
-      onclick: () => tool.run(editor),
-    }, tool.content)
+    const button = h(
+      'button',
+      {
+        type: 'button',
+        class: 'tool',
+        tabindex: buttons.length === 0 ? 0 : -1,
+        'aria-label': tool.label,
+        title: tool.shortcut ? `${tool.label} (${tool.shortcut})` : tool.label,
+        'aria-keyshortcuts': tool.shortcut?.replace('Ctrl', 'Control'),
+        'aria-pressed': tool.active ? 'false' : undefined,
+        // Keep the editor's selection: act on mousedown without taking focus.
+        onmousedown: (event: MouseEvent) => event.preventDefault(),
+        onclick: () => tool.run(editor),
+      },
+      tool.content,
+    )
     buttons.push([tool, button])
     element.append(button)
   }

@@ -7,13 +7,26 @@ import { ICONS } from './icons'
 
 export function accountMenu(): HTMLElement {
   const name = session()?.username ?? ''
-  return h('div', { class: 'account' },
+  return h(
+    'div',
+    { class: 'account' },
     avatar(name),
     h('span', { class: 'account-name' }, name),
-    h('button', {
-      type: 'button', class: 'icon-button', 'aria-label': 'Log out', title: 'Log out',
-      onclick: () => { signOut(); navigate('/login') },
-    }, icon(ICONS.logout)))
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'icon-button',
+        'aria-label': 'Log out',
+        title: 'Log out',
+        onclick: () => {
+          signOut()
+          navigate('/login')
+        },
+      },
+      icon(ICONS.logout),
+    ),
+  )
 }
 
 export function topbar(...middle: (Node | null)[]): HTMLElement {
