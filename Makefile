@@ -62,6 +62,7 @@ test: $(STAMP) $(NODE_CLIENTS) $(FRONTEND_BUILD) $(CHROMIUM)
 	$(PY) -m ruff check backend tests
 	$(PY) -m mypy
 	cd frontend && npm test --silent
+	cd frontend && npm run --silent lint
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) -m pytest
 
