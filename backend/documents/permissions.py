@@ -17,18 +17,30 @@ from backend.documents.models import Document, Membership, Role
 from backend.documents.tokens import token_generations
 
 
+def role_from(*, active: bool, owner: bool, membership: str | None) -> Role | None:
+    """Who may do what: the one rule, for one user and one document.
+
+    An inactive account has no access; the owner is ``OWNER``; a member has their
+    membership's role; anyone else has none."""
+    if not active:
+        return None
+    if owner:
+        return Role.OWNER
+    return Role(membership) if membership else None
+
+
 def document_role(*, user: AbstractBaseUser | AnonymousUser, document: Document) -> Role | None:
     """The user's role on ``document``, or ``None`` when they have no access."""
-    if not user.is_authenticated or not user.is_active:
-        return None
-    if document.owner_id == user.pk:
-        return Role.OWNER
-    role = (
-        Membership.objects.filter(document=document, user_id=user.pk)
-        .values_list("role", flat=True)
-        .first()
-    )
-    return Role(role) if role else None
+    active = bool(user.is_authenticated and user.is_active)
+    owner = active and document.owner_id == user.pk
+    membership = None
+    if active and not owner and user.pk is not None:
+        membership = (
+            Membership.objects.filter(document=document, user_id=user.pk)
+            .values_list("role", flat=True)
+            .first()
+        )
+    return role_from(active=active, owner=owner, membership=membership)
 
 
 def document_access(
@@ -70,19 +82,29 @@ def document_access_snapshots(
     user_ids = set().union(*users_by_document.values()) if users_by_document else set()
     active = set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
     generations = token_generations(user_ids)
-    roles: dict[uuid.UUID, dict[int, Role]] = {document_id: {} for document_id in users_by_document}
     owners = dict(Document.objects.filter(pk__in=users_by_document).values_list("pk", "owner_id"))
-    for document_id, owner_id in owners.items():
-        if owner_id in active:
-            roles[document_id][owner_id] = Role.OWNER
-    members = Membership.objects.filter(document_id__in=owners, user_id__in=active)
-    for document_id, user_id, role in members.values_list("document_id", "user_id", "role"):
-        roles[document_id][user_id] = Role(role)
-    return {
-        document_id: AccessSnapshot(
-            roles=roles[document_id],
+    memberships = {
+        (document_id, user_id): role
+        for document_id, user_id, role in Membership.objects.filter(
+            document_id__in=owners, user_id__in=active
+        ).values_list("document_id", "user_id", "role")
+    }
+    snapshots = {}
+    for document_id, users in users_by_document.items():
+        roles = {
+            user_id: role
+            for user_id in users
+            if (
+                role := role_from(
+                    active=user_id in active,
+                    owner=document_id in owners and owners[document_id] == user_id,
+                    membership=memberships.get((document_id, user_id)),
+                )
+            )
+        }
+        snapshots[document_id] = AccessSnapshot(
+            roles=roles,
             inactive=frozenset(users - active),
             generations={u: generations[u] for u in users},
         )
-        for document_id, users in users_by_document.items()
-    }
+    return snapshots
