@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from tests.support.factories import make_user, token_for
 
 # Fixtures that live in tests/support, for every test of the suite.
-pytest_plugins = ["tests.support.scene"]
+pytest_plugins = ["tests.support.scene", "tests.support.datastores"]
 
 
 def _service_problem() -> str | None:

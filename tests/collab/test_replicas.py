@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +15,10 @@ from backend.collab.api.services import document_state
 from backend.collab.core import content
 from backend.collab.models import DocumentSnapshot
 from backend.documents.models import Document
+from tests.support.datastores import PrivateRedis
 from tests.support.factories import token_for
 from tests.support.scene import FAST, Scene
-from tests.support.servers import TandemProcess, free_port, server_env
+from tests.support.servers import TandemProcess, server_env
 from tests.support.yclient import YClient
 
 
@@ -151,42 +149,10 @@ async def test_kill_9_of_a_replica_while_typing_loses_nothing(
     assert set((await db_call(stored)).split("\n")) == expected
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[tuple[int, Any]]:
-    """A Redis of this test's own, so restarting it disturbs no other test run."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is needed (Debian package redis-server)"
-    port = free_port()
-    command = [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(tmp_path),
-    ]
-    holder = {"process": subprocess.Popen(command, stdout=subprocess.DEVNULL)}
-
-    def restart() -> None:
-        holder["process"].kill()
-        holder["process"].wait()
-        holder["process"] = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-
-    yield port, restart
-    holder["process"].kill()
-    holder["process"].wait()
-
-
 async def test_redis_restart_mid_session_repairs_and_converges(
-    scene: Scene, tmp_path: Path, private_redis: tuple[int, Any]
+    scene: Scene, tmp_path: Path, private_redis: PrivateRedis
 ) -> None:
-    port, restart = private_redis
-    env = server_env(**FAST, REDIS_URL=f"redis://127.0.0.1:{port}/0")
+    env = server_env(**FAST, REDIS_URL=private_redis.url)
     with (
         TandemProcess(env, log_path=tmp_path / "r1.log") as one,
         TandemProcess(env, log_path=tmp_path / "r2.log") as two,
@@ -195,7 +161,7 @@ async def test_redis_restart_mid_session_repairs_and_converges(
         bob = await _open(scene, two, scene.editor)
         alice.append_paragraph("before")
         await bob.wait_text("before")
-        restart()
+        await asyncio.to_thread(private_redis.restart)
         for i in range(5):
             alice.append_paragraph(f"during {i}")
             bob.append_paragraph(f"bob {i}")
