@@ -5,7 +5,6 @@ with clients spread round-robin across replicas shows what affinity saves."""
 from __future__ import annotations
 
 import asyncio
-import re
 import subprocess
 import time
 import urllib.request
@@ -56,13 +55,7 @@ def nginx(replicas: list[TandemProcess], tmp_path: Path) -> Iterator[str]:
 
 
 def _cross_replica_deliveries(replicas: list[TandemProcess]) -> float:
-    total = 0.0
-    for replica in replicas:
-        with urllib.request.urlopen(f"{replica.http_url}/metrics", timeout=5) as response:  # noqa: S310
-            text = response.read().decode()
-        match = re.search(r"^tandem_fanout_delivery_seconds_count\{[^}]*\} (\S+)$", text, re.M)
-        total += float(match.group(1)) if match else 0.0
-    return total
+    return sum(replica.metric("tandem_fanout_delivery_seconds_count") for replica in replicas)
 
 
 def _documents() -> list[tuple[Document, Any, Any]]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import websockets
 
 from backend.collab.api.services import document_state
 from backend.collab.core import content
@@ -19,6 +19,8 @@ from tests.support.datastores import PrivateRedis
 from tests.support.factories import token_for
 from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess, server_env
+from tests.support.typists import Typist
+from tests.support.waiting import wait_until_async
 from tests.support.yclient import YClient
 
 
@@ -80,66 +82,34 @@ async def test_presence_of_a_killed_replica_vanishes(scene: Scene, second: Tande
         await asyncio.sleep(0.5)
 
 
-class Typist:
-    """A client that types steadily and reconnects to the other replica when cut off."""
-
-    def __init__(self, scene: Scene, user: Any, name: str, servers: list[TandemProcess]) -> None:
-        self.scene, self.user, self.name, self.servers = scene, user, name, servers
-        self.client: YClient | None = None
-        self.reconnects = 0
-        self.typing = asyncio.Event()  # set once a few updates are out
-
-    async def run(self, count: int, interval: float) -> None:
-        await self._connect(doc=None)
-        for i in range(count):
-            if self._cut_off():
-                await self._connect(doc=self.client.doc if self.client else None)
-            assert self.client is not None
-            self.client.append_paragraph(f"{self.name}-{i}")
-            if i == 5:
-                self.typing.set()
-            await asyncio.sleep(interval)
-        if self._cut_off():
-            await self._connect(doc=self.client.doc if self.client else None)
-
-    def _cut_off(self) -> bool:
-        reader = self.client._reader if self.client else None
-        return reader is None or reader.done()
-
-    async def _connect(self, doc: Any) -> None:
-        """Like a real client: try the replicas that are up, with a short backoff."""
-        for _attempt in range(20):
-            for server in self.servers:
-                if server.process is None or server.process.poll() is not None:
-                    continue
-                try:
-                    self.client = await _open(self.scene, server, self.user, doc=doc)
-                except (OSError, TimeoutError, websockets.InvalidHandshake):
-                    continue
-                if doc is not None:
-                    self.reconnects += 1
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError("no replica accepted the connection")
+def _live(scene: Scene, user: Any, servers: list[TandemProcess]) -> Callable[[], list[str]]:
+    """The user's URLs on those of ``servers`` that are up, in that order."""
+    return lambda: [_url(server, scene, user) for server in servers if server.alive]
 
 
 async def test_kill_9_of_a_replica_while_typing_loses_nothing(
     scene: Scene, second: TandemProcess, db_call: Any
 ) -> None:
     typists = [
-        Typist(scene, scene.owner, "a", [scene.server, second]),
-        Typist(scene, scene.editor, "b", [second, scene.server]),
-        Typist(scene, scene.owner, "c", [second, scene.server]),
+        Typist("a", _live(scene, scene.owner, [scene.server, second])),
+        Typist("b", _live(scene, scene.editor, [second, scene.server])),
+        Typist("c", _live(scene, scene.owner, [second, scene.server])),
     ]
-    runs = [asyncio.create_task(t.run(count=40, interval=0.025)) for t in typists]
-    await asyncio.wait_for(asyncio.gather(*(t.typing.wait() for t in typists)), 30)
+    await asyncio.gather(*(t.start() for t in typists))
+    clients = [t.client for t in typists if t.client is not None]
+    scene.clients += clients  # closed with the scene; a reconnect reuses the client
+    runs = [asyncio.create_task(t.type(count=40, interval=0.025)) for t in typists]
+    await wait_until_async(
+        lambda: all(len(c.typed) > 5 for c in clients), timeout=30, what="a few updates each"
+    )
     second.kill()  # mid-typing: two of the three typists are connected to it
     await asyncio.gather(*runs)
+    for typist in typists:
+        assert await typist.ensure_connected()
     assert sum(t.reconnects for t in typists) >= 2
-    clients = [t.client for t in typists if t.client is not None]
     expected = {f"{t.name}-{i}" for t in typists for i in range(40)}
     for client in clients:
-        await client.wait_for(lambda c=client: set(c.text().split("\n")) == expected, timeout=20)
+        await client.wait_for(lambda c=client: c.labels() == expected, timeout=20)
     assert len({c.text() for c in clients}) == 1
 
     def stored() -> str:

@@ -121,7 +121,7 @@ async def test_limits_refuse_at_the_documented_bounds_and_memory_stays_bounded(
     scene: Scene,
 ) -> None:
     figures = Figures("oversized frames, floods, connections per user")
-    before = harness.server_rss(scene.server)
+    before = scene.server.rss_kb()
     attempts = harness.size(30, 300)
     codes: dict[str, set[int | None]] = {"oversized": set(), "flood": set()}
     for _ in range(attempts):
@@ -150,7 +150,7 @@ async def test_limits_refuse_at_the_documented_bounds_and_memory_stays_bounded(
     writer = await scene.client(scene.owner)
     writer.append_paragraph("still serving")
     await again.wait_text("still serving")
-    after = harness.server_rss(scene.server)
+    after = scene.server.rss_kb()
     assert after - before < 64 * 1024, (before, after)
     figures.trials, figures.inputs = 1, attempts + harness.size(5, 50) + 7
     figures.rss_before_kb, figures.rss_after_kb = before, after
@@ -168,7 +168,7 @@ async def test_a_stalled_reader_keeps_memory_bounded_others_unaffected(
     more than the kernel's socket buffers hold (4 MiB here) is sent its way, so the server's
     close cannot flush, and only WS_STALL_SECONDS frees it."""
     figures = Figures("stalled client in a busy document")
-    before = harness.server_rss(scene.server)
+    before = scene.server.rss_kb()
     watcher = await scene.client(scene.viewer)
     stalled_socket = socket.socket()
     stalled_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -178,7 +178,7 @@ async def test_a_stalled_reader_keeps_memory_bounded_others_unaffected(
     )
     await stalled.send(protocol.sync_step1(b"\x00"))
     await asyncio.wait_for(stalled.recv(), 10)  # admitted: its seat is counted below
-    open_before = harness.metric(scene.server, "tandem_connections_open")
+    open_before = scene.server.metric("tandem_connections_open")
     writer = await scene.client(scene.owner)
     count = harness.size(120, 600)
     started = time.monotonic()
@@ -195,9 +195,9 @@ async def test_a_stalled_reader_keeps_memory_bounded_others_unaffected(
     deadline = time.monotonic() + 5
     freed = False
     while time.monotonic() < deadline and not freed:
-        freed = harness.metric(scene.server, "tandem_connections_open") < open_before + 1
+        freed = scene.server.metric("tandem_connections_open") < open_before + 1
         await asyncio.sleep(0.2)
-    after = harness.server_rss(scene.server)
+    after = scene.server.rss_kb()
     stalled.transport.abort()
     assert freed, "the stalled socket still holds its seat 5 s after the others caught up"
     assert "cutting off a WebSocket client" in (tmp_path / "server.log").read_text()
@@ -260,12 +260,12 @@ async def test_half_open_socket_is_noticed_and_its_cursor_disappears(scene: Scen
     await asyncio.wait_for(ghost.synced.wait(), 10)
     await ghost.set_awareness(4242, 1, {"user": {"name": "Ghost"}})
     await observer.wait_for(lambda: 4242 in observer.awareness)
-    open_before = harness.metric(scene.server, "tandem_connections_open")
+    open_before = scene.server.metric("tandem_connections_open")
     proxy.frozen.set()
     frozen_at = time.monotonic()
     await observer.wait_for(lambda: 4242 not in observer.awareness, timeout=15)
     noticed = time.monotonic() - frozen_at
-    assert harness.metric(scene.server, "tandem_connections_open") == open_before - 1
+    assert scene.server.metric("tandem_connections_open") == open_before - 1
     late = await scene.client(scene.owner)
     assert 4242 not in late.awareness
     proxy.close()

@@ -23,15 +23,16 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from backend.collab.api.services import document_state
+from backend.collab.api.selectors import document_state
 from backend.collab.core import content
 from backend.documents.models import Document, Role
 from tests.reliability import harness
-from tests.reliability.harness import Figures, Typist
+from tests.reliability.harness import Figures
 from tests.support.factories import PASSWORD, make_document, make_user, share, token_for
 from tests.support.providers import ProviderRoom, Settled, stored_log
 from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess, server_env
+from tests.support.typists import Typist, converge
 
 CLIENTS = 10
 RATE = 20  # updates per second per client
@@ -67,7 +68,7 @@ def _stored_labels(document_id: str) -> set[str]:
 def _urls(servers: list[TandemProcess], first: int, document_id: str, token: str) -> Any:
     order = servers[first:] + servers[:first]
     return lambda: [
-        f"{s.ws_url}/ws/documents/{document_id}?token={token}" for s in order if harness.alive(s)
+        f"{s.ws_url}/ws/documents/{document_id}?token={token}" for s in order if s.alive
     ]
 
 
@@ -93,7 +94,7 @@ async def typing_trial(
     await fault()
     # A typist on a replica that is now down notices it before converging (on a busy machine
     # the fault can land after its last keystroke, and converging must still reconnect it).
-    down = [f"{s.ws_url}/" for s in servers if not harness.alive(s)]
+    down = [f"{s.ws_url}/" for s in servers if not s.alive]
     deadline = time.monotonic() + 10
     while any(
         t.client is not None and t.client.url.startswith(tuple(down)) and not t.client.cut_off()
@@ -102,7 +103,7 @@ async def typing_trial(
         assert time.monotonic() < deadline, "typists on a dead replica never noticed it"
         await asyncio.sleep(0.05)
     await asyncio.gather(*runs)
-    converged = await harness.converge(typists, stored, timeout=60)
+    converged = await converge(typists, stored, timeout=60)
     return (*converged, typists)
 
 
@@ -357,7 +358,7 @@ async def test_postgres_stopped_and_restarted_acknowledges_nothing_and_loses_not
             await asyncio.sleep(random.uniform(0.3, 1.0))
             await outage()
             await asyncio.gather(*runs)
-            seconds, sent, acked, lost = await harness.converge(
+            seconds, sent, acked, lost = await converge(
                 typists, lambda: asyncio.to_thread(stored_sync), timeout=60
             )
             clients = [t.client for t in typists if t.client is not None]

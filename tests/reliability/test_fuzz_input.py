@@ -157,7 +157,7 @@ def scene_sync(server: TandemProcess) -> Iterator[tuple[Scene, TandemProcess, An
 def test_random_frames_against_a_real_server(scene_sync: Any) -> None:
     scene, server, loop = scene_sync
     figures = Figures("WebSocket frame fuzz (real server)")
-    rss_before = harness.server_rss(server)
+    rss_before = server.rss_kb()
     examples = harness.size(150, 1500)
     outcomes: dict[Any, int] = {}
     watcher = loop.run_until_complete(scene.client(scene.viewer))
@@ -178,9 +178,9 @@ def test_random_frames_against_a_real_server(scene_sync: Any) -> None:
     # that insert text; if one ever did, the fresh client below still has to agree).
     fresh = loop.run_until_complete(scene.client(scene.owner))
     assert fresh.text() == watcher.text() == before
-    assert harness.alive(server)
+    assert server.alive
     figures.trials, figures.inputs = 1, sum(outcomes.values())
-    figures.rss_before_kb, figures.rss_after_kb = rss_before, harness.server_rss(server)
+    figures.rss_before_kb, figures.rss_after_kb = rss_before, server.rss_kb()
     figures.note = ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items(), key=str))
     harness.record(figures)
 

@@ -146,13 +146,13 @@ async def test_soak_many_documents_return_to_baseline(scene: Scene) -> None:
 
     async def settled() -> tuple[int, float, int, int]:
         deadline = time.monotonic() + 30
-        while harness.metric(scene.server, "tandem_rooms_open") > 0:
+        while scene.server.metric("tandem_rooms_open") > 0:
             assert time.monotonic() < deadline, "rooms stay open"
             await asyncio.sleep(0.2)
         await asyncio.sleep(1)
         return (
-            harness.server_rss(scene.server),
-            harness.metric(scene.server, "tandem_rooms_open"),
+            scene.server.rss_kb(),
+            scene.server.metric("tandem_rooms_open"),
             await asyncio.to_thread(_redis_keys),
             await asyncio.to_thread(_db_connections, dbname),
         )

@@ -2,12 +2,14 @@
 
 ``TandemProcess`` starts ``python -m backend.serve`` (uvicorn, the README run command's
 server) on a free loopback port with the given environment, waits until ``/healthz``
-answers, and stops it with SIGTERM (or ``kill()`` for a SIGKILL).
+answers, and stops it with SIGTERM (or ``kill()`` for a SIGKILL). It also tells whether the
+process is alive, its resident memory and the value of a metric it exports.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -110,6 +112,27 @@ class TandemProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def rss_kb(self) -> int:
+        """Resident set size of the process, from /proc/<pid>/status."""
+        assert self.process is not None
+        text = Path(f"/proc/{self.process.pid}/status").read_text()
+        match = re.search(r"^VmRSS:\s+(\d+) kB", text, re.MULTILINE)
+        return int(match.group(1)) if match else 0
+
+    def metric(self, name: str) -> float:
+        """Sum of one Prometheus metric's samples on ``/metrics``."""
+        with urllib.request.urlopen(f"{self.http_url}/metrics", timeout=10) as response:  # noqa: S310
+            text = response.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
 
     def __enter__(self) -> TandemProcess:
         return self.start()
