@@ -15,6 +15,7 @@ from pycrdt import Doc
 from rest_framework.test import APIClient
 
 from backend.collab.core import update_split
+from backend.collab.core.ports import PendingWrite
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.collab.storage import update_log
 from backend.documents.models import Role
@@ -131,7 +132,7 @@ def test_a_snapshot_damaged_by_the_yrs_encoding_bug_is_read_past(
     ignores them and replays the log rows before them."""
     document_id = uuid.UUID(doc_url.split("/")[-2])
     updates = [bytes.fromhex(u) for u in DOUBLE_INTEGRATION["updates"]]
-    update_log.append(document_id, [update_log.PendingWrite(u, None) for u in updates])
+    update_log.append(document_id, [PendingWrite(u, None) for u in updates])
     from_log = owner_client.get(f"{doc_url}content/").json()
     plain: Doc[Any] = Doc()  # the state as plain pycrdt encoded it: without "zay"
     for update in updates:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycrdt import XmlElement, XmlText
 
-from backend.collab.api.services import document_state
+from backend.collab.api.selectors import document_state
 from backend.collab.core import content
 from backend.documents.models import Document, Role
 from tests.support.factories import make_document, make_user, share, token_for

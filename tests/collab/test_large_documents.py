@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from pycrdt import XmlFragment
 
-from backend.collab.api.services import document_state
+from backend.collab.api.selectors import document_state
 from tests.support.factories import token_for
 from tests.support.providers import NODE_DIR
 from tests.support.scene import Scene

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from backend.collab.api.services import document_state
+from backend.collab.api.selectors import document_state
 from backend.collab.core import content
 from backend.collab.models import DocumentSnapshot
 from backend.documents.models import Document

@@ -22,10 +22,10 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from pycrdt import Doc, XmlElement, XmlText
 
-from backend.collab.api.services import document_state
+from backend.collab.api.selectors import document_state
 from backend.collab.core import content, integration, protocol
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
-from backend.collab.storage.update_log import LoadedLog, StoredUpdate
+from backend.collab.core.ports import LoadedLog, StoredUpdate
 from backend.documents.models import Document
 from tests.reliability import harness
 from tests.reliability.harness import Figures

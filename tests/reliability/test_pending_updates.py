@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Text
 
-from backend.collab.api.services import document_state
+from backend.collab.api.selectors import document_state
 from backend.collab.core import protocol
 from backend.collab.models import DocumentSnapshot
 from backend.documents.models import Document

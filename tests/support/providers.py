@@ -18,7 +18,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from pycrdt import Array
 
-from backend.collab.api.services import document_state
+from backend.collab.api.selectors import document_state
 from backend.collab.core.integration import state_vector
 from backend.documents.models import Document
 from tests.support.factories import make_user, share, token_for

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
-from django.db.models.functions import Length
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from pycrdt import Doc
 from rest_framework.pagination import PageNumberPagination
@@ -14,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend.collab.api import services
+from backend.collab.api import selectors, services
 from backend.collab.api.serializers import (
     ContentInput,
     ContentOutput,
@@ -23,9 +20,6 @@ from backend.collab.api.serializers import (
     RestoreInput,
 )
 from backend.collab.core import content
-from backend.collab.edge.presence import read_presence
-from backend.collab.edge.runtime import local_presence_entries
-from backend.collab.models import DocumentUpdate
 from backend.documents.apis import PAGE, caller
 from backend.documents.error_responses import error_responses
 from backend.documents.errors import DocumentNotFound
@@ -36,7 +30,7 @@ from backend.documents.serializers import paginated
 
 def _content_at(document: Document, seq: int) -> dict[str, Any]:
     """The body as of update ``seq``."""
-    doc, _ = services.document_state(document=document, upto=seq)
+    doc, _ = selectors.document_state(document=document, upto=seq)
     return _content(doc, seq)
 
 
@@ -50,7 +44,7 @@ class ContentApi(APIView):
     @extend_schema(responses={200: ContentOutput, **error_responses(401, 404)})
     def get(self, request: Request, document_id: str) -> Response:
         document, _ = document_access(user=request.user, document_id=document_id)
-        doc, seq = services.document_state(document=document)
+        doc, seq = selectors.document_state(document=document)
         return Response(_content(doc, seq))
 
     @extend_schema(
@@ -74,13 +68,7 @@ class HistoryApi(APIView):
     )
     def get(self, request: Request, document_id: str) -> Response:
         document, _ = document_access(user=request.user, document_id=document_id)
-        rows = (
-            DocumentUpdate.objects.filter(document=document)
-            .select_related("author")
-            .annotate(size=Length("update"))
-            .only("seq", "created_at", "author__username")
-            .order_by("-seq")
-        )
+        rows = selectors.document_history(document=document)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(HistoryRowOutput(page, many=True).data)
@@ -119,29 +107,5 @@ class PresenceApi(APIView):
     def get(self, request: Request, document_id: str) -> Response:
         """Users connected to the document now, on any replica, earliest arrival first."""
         document, _ = document_access(user=request.user, document_id=document_id)
-        if settings.REDIS_URL:
-            entries = read_presence(
-                url=settings.REDIS_URL,
-                prefix=settings.REDIS_PREFIX,
-                ttl=settings.PRESENCE_TTL_SECONDS,
-                document_id=document.pk,
-            )
-        else:
-            entries = local_presence_entries(document.pk)
-        users: dict[str, dict[str, Any]] = {}
-        for entry in sorted(entries, key=lambda e: e.since):
-            row = users.setdefault(
-                entry.username,
-                {
-                    "username": entry.username,
-                    "since": entry.since,
-                    "connections": 0,
-                    "replicas": [],
-                },
-            )
-            row["connections"] += 1
-            if entry.replica not in row["replicas"]:
-                row["replicas"].append(entry.replica)
-        for row in users.values():
-            row["since"] = datetime.fromtimestamp(row["since"], tz=UTC)
-        return Response(PresenceOutput(list(users.values()), many=True).data)
+        present = selectors.document_presence(document=document)
+        return Response(PresenceOutput(present, many=True).data)

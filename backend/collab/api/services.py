@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import User
-from pycrdt import Doc
 
+from backend.collab.api.selectors import document_state
 from backend.collab.core import content
-from backend.collab.core.integration import doc_from_log
 from backend.collab.core.ports import PendingWrite
 from backend.collab.edge.fanout import group_name, update_message
 from backend.collab.storage import update_log
@@ -25,13 +23,6 @@ from backend.documents.errors import InvalidRequest
 from backend.documents.models import Document
 
 logger = logging.getLogger(__name__)
-
-
-def document_state(*, document: Document, upto: int | None = None) -> tuple[Doc[Any], int]:
-    """The document as of update ``upto`` (default: the latest), and that sequence number."""
-    log = update_log.load(document.pk, upto)
-    doc, _ = doc_from_log(log)
-    return doc, log.head
 
 
 def document_set_text(*, document: Document, text: str, author: User) -> int:
