@@ -59,7 +59,8 @@ test: export SECRET_KEY ?= tandem-test-only-secret-key-not-for-production
 test: export REDIS_PREFIX ?= tandem-test
 test: $(STAMP) $(NODE_CLIENTS) $(FRONTEND_BUILD) $(CHROMIUM)
 	bash deploy/scripts/install-test-tools.sh
-	$(PY) -m ruff check backend tests
+	$(PY) -m ruff check backend tests bench
+	$(PY) -m ruff format --check backend tests bench
 	$(PY) -m mypy
 	cd frontend && npm test --silent
 	cd frontend && npm run --silent lint
@@ -79,8 +80,8 @@ chaos: $(STAMP) $(NODE_CLIENTS)
 	$(PY) -m pytest tests/reliability -p no:cacheprovider -s $(CHAOS_ARGS)
 
 lint: $(STAMP)
-	$(PY) -m ruff check backend tests
-	$(PY) -m ruff format --check backend tests
+	$(PY) -m ruff check backend tests bench
+	$(PY) -m ruff format --check backend tests bench
 	$(PY) -m mypy
 
 # The benchmark suite (bench/, docs/performance.md): every server under test on loopback,
