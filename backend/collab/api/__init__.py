@@ -1,0 +1,1 @@
+"""The REST API of a document's body, history and presence: views, selectors, services."""

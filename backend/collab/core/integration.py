@@ -4,8 +4,8 @@ An update can build on updates the Doc has not seen: a client reconnecting throu
 replica, a sync step 2 that crossed a broadcast. Yjs holds such structs *pending* until the
 gap is filled. yrs (pycrdt 0.14.13) does too, but loses some of them, and once the gap is
 filled it integrates them a second time, over the same clocks, after which ``get_update``
-encodes a state that every decoder reads with text missing (docs/reliability.md, fixed bugs
-10 and 11). So the Doc only ever receives what it can integrate at once
+encodes a state that every decoder reads with text missing (docs/reliability.md tells how
+it was found). So the Doc only ever receives what it can integrate at once
 (``update_split``); the rest waits here, as updates, and is offered again whenever the
 Doc's state vector grows. Rules that follow, each found by a test that lost data without it:
 

@@ -4,7 +4,7 @@ can integrate now and the part that must wait for updates it builds on.
 yrs (pycrdt 0.14.13) mishandles updates it has to hold pending: it loses some when several
 wait at once, and when a later update fills the gap it integrates the waiting items a second
 time, over the same clocks, so that ``get_update`` then encodes a negative skip that every
-decoder, Yjs's included, reads as lost text (docs/reliability.md, fixed bugs 10 and 11). So
+decoder, Yjs's included, reads as lost text (docs/reliability.md tells how this was found). So
 the Doc is only ever given what it can integrate at once, and the rest is kept here until
 the gap is filled, as Yjs does with its own pending structs and delete set.
 
@@ -76,9 +76,9 @@ def split(update: bytes, state: dict[int, int]) -> Split:
 
 
 def damaged(update: bytes) -> bool:
-    """Whether ``update`` is a state that yrs encoded after integrating items twice (fixed
-    bug 11): a skip back over clocks it had written, wrapped to about 2**32, that puts
-    everything after it out of reach. No real client gets near 2**31 clocks."""
+    """Whether ``update`` is a state that yrs encoded after integrating items twice: a skip
+    back over clocks it had written, wrapped to about 2**32, that puts everything after it
+    out of reach. No real client gets near 2**31 clocks."""
     try:
         parsed = parse(update)
     except MalformedMessage:

@@ -149,7 +149,8 @@ def load(document_id: uuid.UUID, upto: int | None = None) -> LoadedLog:
             break
         logger.warning(
             "ignoring the snapshot of document %s at %s: it was written before Tandem "
-            "worked around a yrs encoding bug (docs/reliability.md, fixed bug 11); "
+            "worked around a yrs encoding fault (yrs integrating pending items twice, see "
+            "docs/reliability.md); "
             "loading from the log rows before it instead",
             document_id,
             seq,
