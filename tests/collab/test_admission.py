@@ -10,10 +10,12 @@ import pytest
 import websockets
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from backend.collab.core import protocol
 from backend.documents.models import Membership
 from backend.documents.tokens import TokenObtainSerializer, user_logout_everywhere
 from tests.support.factories import make_user, token_for
 from tests.support.scene import Scene
+from tests.support.waiting import wait_until_async
 from tests.support.yclient import YClient
 
 
@@ -96,13 +98,20 @@ async def test_access_changes_apply_to_open_connections(scene: Scene, db_call) -
     """Removing a member closes their socket (4404); a role change applies without reconnecting;
     deactivating a user closes theirs (4403)."""
     editor = await scene.client(scene.editor)
-    viewer = await scene.client(scene.viewer)
+    viewer = await scene.client(scene.viewer, hello=0)
     owner = await scene.client(scene.owner)
     await db_call(lambda: Membership.objects.filter(user=scene.editor).delete())
     assert await editor.closed(timeout=10) == 4404
 
     await db_call(lambda: Membership.objects.filter(user=scene.viewer).update(role="editor"))
-    await asyncio.sleep(1.5)  # the server re-checks access every LOG_CHECK_SECONDS (0.5 s)
+
+    async def promoted() -> bool:
+        # An editor's empty update is acknowledged, a viewer's is not: probe until the
+        # server's next access check (every LOG_CHECK_SECONDS) reached the open connection.
+        await viewer.send_raw(protocol.sync_update(protocol.EMPTY_UPDATE))
+        return bool(viewer.acks)
+
+    await wait_until_async(promoted, every=0.2, what="the role change to reach the viewer")
     viewer.append_paragraph("promoted")
     await owner.wait_text("promoted")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from backend.documents.models import Document, Role
 from tests.deploy.test_nginx import loopback_config, nginx_command
 from tests.support.factories import make_document, make_user, share, token_for
 from tests.support.servers import TandemProcess, free_port, server_env
+from tests.support.waiting import wait_until
 from tests.support.yclient import YClient
 
 DOCUMENTS, UPDATES_PER_CLIENT = 6, 5
@@ -42,16 +42,19 @@ def nginx(replicas: list[TandemProcess], tmp_path: Path) -> Iterator[str]:
     )
     process = subprocess.Popen(nginx_command(conf, "-g", "daemon off;"))
     try:
-        for _ in range(50):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), what="nginx to answer")
         yield f"ws://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=1).close()  # noqa: S310
+    except OSError:
+        return False
+    return True
 
 
 def _cross_replica_deliveries(replicas: list[TandemProcess]) -> float:
@@ -77,7 +80,7 @@ async def _type_everywhere(urls: list[tuple[str, str]]) -> None:
         for i in range(UPDATES_PER_CLIENT):
             for n, client in enumerate(clients):
                 client.append_paragraph(f"{n}-{i}")
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # rounds of typing, as people type
         for client in clients:
             await client.wait_for(lambda c=client: len(c.body.children) == 2 * UPDATES_PER_CLIENT)
     finally:

@@ -16,6 +16,7 @@ from tests.support.factories import token_for
 from tests.support.providers import ProviderRoom, assert_room_held, room_members, stored_log
 from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess
+from tests.support.waiting import wait_until_async
 
 PROVIDERS = 20
 SECONDS = 50  # three awareness renewals (every 15 s)
@@ -38,12 +39,14 @@ def _presence(process: TandemProcess, scene: Scene) -> set[str]:
 
 async def _presence_lists(names: set[str], *processes: TandemProcess, scene: Scene) -> None:
     seen: list[set[str]] = []
-    for _ in range(30):
-        seen = [await asyncio.to_thread(_presence, process, scene) for process in processes]
-        if all(names <= s for s in seen):
-            return
-        await asyncio.sleep(1)
-    raise AssertionError(f"presence lacks some of {sorted(names)}: {seen}")
+
+    async def everyone() -> bool:
+        seen[:] = [await asyncio.to_thread(_presence, process, scene) for process in processes]
+        return all(names <= s for s in seen)
+
+    await wait_until_async(
+        everyone, timeout=30, every=1, what=lambda: f"every one of {sorted(names)}: {seen}"
+    )
 
 
 async def test_twenty_providers_on_two_replicas_keep_editing_past_three_renewals(
@@ -55,7 +58,7 @@ async def test_twenty_providers_on_two_replicas_keep_editing_past_three_renewals
         await room.start()
         names = {user.get_username() for user in users}
         await _presence_lists(names, scene.server, second, scene=scene)  # both replicas
-        await asyncio.sleep(SECONDS)
+        await asyncio.sleep(SECONDS)  # the scenario: past three renewals
         written = await room.stop()
         stored, vector = await stored_log(scene.document.id, written)
         settled = await room.settle(written, vector=vector)

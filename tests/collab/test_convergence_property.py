@@ -4,7 +4,6 @@ copy freshly loaded from the database equals what every client holds."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +14,7 @@ from backend.collab.core import content
 from backend.documents.models import Document, Role
 from tests.support.factories import make_document, make_user, share, token_for
 from tests.support.servers import TandemProcess
+from tests.support.waiting import wait_until_async
 from tests.support.yclient import YClient
 
 CLIENTS = 3
@@ -68,16 +68,17 @@ async def _scenario(url: str, steps: list[tuple[int, str, int, str]]) -> str:
                 online[index] = True
             elif action not in ("drop", "reconnect"):
                 _edit(client, action, n, text)
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # steps interleave with the server's relaying
         for index in range(CLIENTS):
             if not online[index]:
                 clients[index] = await YClient(url, doc=clients[index].doc).connect()
         fresh = await YClient(url).connect()
         clients.append(fresh)
-        deadline = time.monotonic() + 20
-        while len({str(c.body) for c in clients}) != 1:
-            assert time.monotonic() < deadline, {str(c.body) for c in clients}
-            await asyncio.sleep(0.05)
+        await wait_until_async(
+            lambda: len({str(c.body) for c in clients}) == 1,
+            timeout=20,
+            what=lambda: f"the clients to converge: {sorted({str(c.body) for c in clients})}",
+        )
         # Clients only hear of each other through the server, which relays after COMMIT:
         # converged clients mean every update is in the database already.
         return str(clients[0].body)

@@ -11,6 +11,7 @@ from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.documents.models import Document
 from tests.support.scene import Scene
 from tests.support.servers import TandemProcess, server_env
+from tests.support.waiting import wait_until_async
 from tests.support.yclient import YClient
 
 
@@ -20,7 +21,12 @@ async def test_document_survives_room_unload_and_server_restart(scene: Scene) ->
         writer.append_paragraph(f"p{i}")
     await writer.wait_for(lambda: len(writer.acks) == 6)
     await writer.close()
-    await asyncio.sleep(0.6)  # idle room unloads (ROOM_IDLE_SECONDS=0.2) with a final snapshot
+
+    async def unloaded() -> bool:
+        return await asyncio.to_thread(scene.server.metric, "tandem_rooms_open") == 0
+
+    # The idle room unloads (ROOM_IDLE_SECONDS=0.2) with a final snapshot.
+    await wait_until_async(unloaded, what="the idle room to unload")
     reader = await scene.client(scene.editor)
     await reader.wait_text("p0\np1\np2\np3\np4")
     await reader.close()
@@ -60,11 +66,15 @@ async def test_snapshots_are_taken_and_loading_uses_them(scene: Scene, db_call) 
         rows = DocumentSnapshot.objects.filter(document=scene.document)
         return sorted(rows.values_list("seq", flat=True))
 
-    for _ in range(100):  # the room saves a snapshot after it acknowledges the update
-        if len(await db_call(snapshots)) >= 2:
-            break
-        await asyncio.sleep(0.05)
-    assert (await db_call(snapshots))[:2] == [10, 20]
+    seen: list[int] = []
+
+    async def two_taken() -> bool:
+        seen[:] = await db_call(snapshots)
+        return len(seen) >= 2
+
+    # The room saves a snapshot after it acknowledges the update.
+    await wait_until_async(two_taken, what=lambda: f"two snapshots (seen at {seen})")
+    assert seen[:2] == [10, 20]
     rows = await db_call(lambda: DocumentUpdate.objects.filter(document=scene.document).count())
     assert rows == 25  # compaction never drops log rows here
     reader = await scene.client(scene.editor)
@@ -121,7 +131,7 @@ async def test_sequence_numbers_stay_gap_free_with_two_writing_processes(
         for round_ in range(15):
             for n, client in enumerate(writers):
                 client.append_paragraph(f"{n}-{round_}")
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # rounds interleave across the two processes
         for client in writers:
             await client.wait_for(lambda c=client: len(c.body.children) == 45, timeout=20)
         texts = {client.text() for client in writers}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from backend.collab.models import DocumentUpdate
+from backend.documents.models import Document
 from tests.support.scene import Scene
+from tests.support.waiting import wait_until_async
 from tests.support.yclient import YClient
 
 
@@ -24,7 +26,7 @@ async def test_updates_are_stored_with_gap_free_sequence_numbers(scene: Scene, d
     bob = await scene.client(scene.editor)
     for i in range(20):
         (alice if i % 2 else bob).append_paragraph(f"line {i}")
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the two clients' writes interleave
     expected = "\n".join(f"line {i}" for i in range(20))
     await alice.wait_for(lambda: len(alice.body.children) == 20)
     await bob.wait_for(lambda: len(bob.body.children) == 20)
@@ -70,7 +72,7 @@ async def test_acks_and_sequence_numbers_for_opted_in_clients(scene: Scene) -> N
     assert reader.text() == "p0\np1\np2"
 
 
-async def test_reconnect_with_since_replays_only_missed_updates(scene: Scene) -> None:
+async def test_reconnect_with_since_replays_only_missed_updates(scene: Scene, db_call) -> None:
     writer = await scene.client(scene.owner)
     for i in range(5):
         writer.append_paragraph(f"p{i}")
@@ -79,8 +81,11 @@ async def test_reconnect_with_since_replays_only_missed_updates(scene: Scene) ->
     await follower.close()
     for i in range(5, 8):
         writer.append_paragraph(f"p{i}")
-    await writer.wait_for(lambda: True)
-    await asyncio.sleep(0.3)
+
+    async def stored() -> bool:
+        return await db_call(lambda: Document.objects.get(pk=scene.document.pk).head_seq) == 8
+
+    await wait_until_async(stored, what="the missed updates to be stored")
     # Reconnect with the last sequence number seen: only 6..8 are replayed, in order.
     resumed = YClient(scene.url(scene.editor), doc=follower.doc)
     scene.clients.append(resumed)

@@ -25,6 +25,7 @@ from backend.documents.models import Role
 from tests.support.factories import make_document, token_for
 from tests.support.providers import NODE_DIR, room_members
 from tests.support.scene import Scene
+from tests.support.waiting import wait_until_async
 
 Report = dict[str, Any]
 
@@ -64,15 +65,19 @@ class Probe:
         self, name: str, check: Callable[[Report], bool], timeout: float = 15
     ) -> Report:
         """Poll ``name``'s report until ``check`` holds; fail with the last one."""
-        deadline = time.monotonic() + timeout
-        while True:
-            report = await self.report(name)
-            if check(report):
-                return report
-            if time.monotonic() > deadline:
-                summary = {k: v for k, v in report.items() if k not in ("sent", "received")}
-                raise AssertionError(f"{name} never got there: {summary}")
-            await asyncio.sleep(0.1)
+        last: Report = {}
+
+        async def holds() -> bool:
+            last.clear()
+            last.update(await self.report(name))
+            return check(last)
+
+        def summary() -> str:
+            seen = {k: v for k, v in last.items() if k not in ("sent", "received")}
+            return f"{name} to get there: {seen}"
+
+        await wait_until_async(holds, timeout=timeout, every=0.1, what=summary)
+        return last
 
 
 @pytest.fixture
@@ -380,7 +385,7 @@ async def test_idle_providers_outlive_the_30_s_timeouts(
             report = await probe.report(name)
             assert report["closes"] == [], (name, report["closes"])
             assert report["removed"] == [], (name, report["removed"])
-        await asyncio.sleep(1)
+        await asyncio.sleep(1)  # the scenario: idle, and checked every second
     report = await probe.report("lone")
     assert report["opened"] == 1
     renewals = [e["clock"] for e in awareness_entries(report["sent"]) if e["id"] == lone]

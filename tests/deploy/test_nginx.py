@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +24,8 @@ from typing import Any
 import pytest
 
 from tests.deploy.manifests import ROOT, tool
+from tests.support.servers import listening
+from tests.support.waiting import wait_until
 
 NGINX_CONF = ROOT / "deploy" / "nginx" / "nginx.conf"
 REPLICAS = ("tandem-1", "tandem-2")
@@ -129,15 +130,8 @@ def proxy(tmp_path: Path) -> Iterator[Proxy]:
             nginx_command(conf, "-g", "daemon off;"), stdout=stdout, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert nginx.poll() is None, (tmp_path / "error.log").read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "nginx did not start listening"
-                time.sleep(0.05)
+        wait_until(lambda: nginx.poll() is not None or listening(port), what="nginx to listen")
+        assert nginx.poll() is None, (tmp_path / "error.log").read_text()
         yield Proxy(port=port, replicas=replicas, access_log=access_log)
     finally:
         nginx.send_signal(signal.SIGTERM)
@@ -217,10 +211,11 @@ def test_websocket_handshakes_keep_their_upgrade_headers(proxy: Proxy) -> None:
 def test_the_access_log_never_holds_a_token(proxy: Proxy) -> None:
     proxy.replica_of("/ws/documents/3?token=very-secret-token")
     proxy.replica_of("/api/documents/?token=another-secret")
-    deadline = time.monotonic() + 5
-    while proxy.access_log.read_text().count("\n") < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    log = proxy.access_log.read_text()
+    log = wait_until(
+        lambda: (text := proxy.access_log.read_text()).count("\n") >= 2 and text,
+        timeout=5,
+        what="two lines in the access log",
+    )
     assert "/ws/documents/3" in log
     assert "doc=3" in log
     assert "secret" not in log

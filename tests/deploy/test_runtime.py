@@ -21,6 +21,8 @@ from pathlib import Path
 
 from tests.deploy.manifests import ROOT, containers, find, render
 from tests.deploy.test_container import _env, dockerfile_stages
+from tests.support.servers import listening
+from tests.support.waiting import wait_until
 
 
 def _free_port() -> int:
@@ -56,15 +58,12 @@ def tandem_server(env: dict[str, str]) -> Iterator[int]:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.communicate()[1]
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "Tandem did not start listening"
-                time.sleep(0.1)
+        wait_until(
+            lambda: process.poll() is not None or listening(port),
+            timeout=30,
+            what="Tandem to listen",
+        )
+        assert process.poll() is None, process.communicate()[1]
         yield port
     finally:
         process.send_signal(signal.SIGTERM)
@@ -161,7 +160,7 @@ def test_the_init_container_waits_until_migrations_have_run(tmp_path: Path) -> N
         wait["command"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
     try:
-        time.sleep(5)
+        time.sleep(5)  # nothing happens for a while: it keeps waiting
         assert waiting.poll() is None, "it must wait while migrations are missing"
         migrate = subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput"],

@@ -20,6 +20,7 @@ from tests.e2e.conftest import Account, api, editor, open_document, screenshot, 
 from tests.e2e.test_editing import shared_document, type_at_end
 from tests.support.factories import make_user, share, token_for
 from tests.support.servers import ROOT, TandemProcess
+from tests.support.waiting import wait_until
 
 NODE_DIR = ROOT / "tests" / "collab" / "node"
 MESSAGE_CAP = 200_000
@@ -78,7 +79,7 @@ def assert_refused_and_kept(page: Page, sockets: list[WebSocket], marker: str) -
     expect(page.get_by_role("button", name="Reload")).to_be_visible()
     opened = len(sockets)
     assert sockets[-1].is_closed()
-    time.sleep(LONGER_THAN_A_RETRY)
+    time.sleep(LONGER_THAN_A_RETRY)  # nothing may happen meanwhile: no new socket
     assert len(sockets) == opened, "the editor opened a new socket after the refusal"
     expect(status(page)).to_have_text("Not saved")
     expect(editor(page)).to_contain_text(marker)
@@ -240,15 +241,6 @@ def blocks(page: Page) -> list[str]:
     )
 
 
-def wait_until(check: Callable[[], bool], seconds: float = 20) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
-
 def test_three_browsers_and_a_dozen_providers_edit_one_document_past_a_renewal(
     tandem: TandemProcess,
     new_context: Callable[..., BrowserContext],
@@ -276,9 +268,14 @@ def test_three_browsers_and_a_dozen_providers_edit_one_document_past_a_renewal(
                 type_at_end(page, f"\n{line}")
                 for other in pages:
                     # The providers' carets sit inside the text: read it without their labels.
-                    assert wait_until(lambda other=other, line=line: line in blocks(other)), line
+                    wait_until(
+                        lambda other=other, line=line: line in blocks(other),
+                        timeout=20,
+                        every=0.2,
+                        what=f"{line!r} on every page",
+                    )
             if round_ == 1:
-                time.sleep(max(0.0, started + PAST_A_RENEWAL - time.monotonic()))
+                time.sleep(max(0.0, started + PAST_A_RENEWAL - time.monotonic()))  # idle
 
         for page in pages:
             here = page.get_by_role("list", name="People here")
@@ -292,7 +289,12 @@ def test_three_browsers_and_a_dozen_providers_edit_one_document_past_a_renewal(
         text = blocks(pages[0])
         assert sum("writes line" in block for block in text) == 2 * len(people)
         for page in pages[1:]:
-            assert wait_until(lambda page=page: blocks(page) == text), blocks(page)
+            wait_until(
+                lambda page=page: blocks(page) == text,
+                timeout=20,
+                every=0.2,
+                what=lambda page=page: f"the same blocks everywhere: {blocks(page)}",
+            )
         seen = room.finish(text, [who.username for who in people])
 
     assert seen["converged"] == NODE_PROVIDERS, (text, seen["differing"])

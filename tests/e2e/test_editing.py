@@ -192,7 +192,7 @@ def test_offline_edits_merge_when_back_online(
     expect(status(bob_page)).to_have_text("Offline · unsynced changes")
     type_at_end(alice_page, " Written at the office.")
     screenshot(bob_page, "offline")
-    time.sleep(0.5)
+    time.sleep(0.5)  # nothing may arrive meanwhile: Bob is offline
     expect(editor(alice_page)).not_to_contain_text("train")
 
     bob_context.set_offline(False)
@@ -218,7 +218,7 @@ def test_editing_continues_across_access_token_expiry(
 
     # Past the 8 s lifetime the server closes the socket (4401); the client refreshes and
     # reconnects on its own, and the REST calls keep working with the new token.
-    time.sleep(10)
+    time.sleep(10)  # the scenario: the token expires while the page stays open
     type_at_end(alice_page, " After expiry.")
     expect(editor(bob_page)).to_contain_text("After expiry.", timeout=15_000)
     expect(status(alice_page)).to_have_text("Saved", timeout=15_000)

@@ -24,14 +24,15 @@ from pycrdt import Doc, XmlElement, XmlText
 
 from backend.collab.api.selectors import document_state
 from backend.collab.core import content, integration, protocol
-from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.collab.core.ports import LoadedLog, StoredUpdate
+from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.documents.models import Document
 from tests.reliability import harness
 from tests.reliability.harness import Figures
 from tests.support.factories import make_document, token_for
 from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess
+from tests.support.waiting import wait_until_async
 from tests.support.yclient import YClient
 
 
@@ -130,12 +131,12 @@ async def run_seed(
                 await client.send_raw(client.last_update)
                 counts["duplicates"] += 2
             elif roll < 0.28:
-                await asyncio.sleep(rnd.uniform(0, 0.05))
+                await asyncio.sleep(rnd.uniform(0, 0.05))  # a pause, one of the random steps
                 counts["delays"] += 1
             else:
                 edit(client, rnd)
                 counts["edits"] += 1
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # the clients' reads run between the steps
         for i in range(clients):
             if not online[i]:
                 fleet[i] = FuzzClient(rnd.choice(urls), doc=fleet[i].doc)
@@ -145,17 +146,21 @@ async def run_seed(
             await fresh.connect()
             await asyncio.wait_for(fresh.synced.wait(), 10)
             fleet.append(fresh)
-        deadline = time.monotonic() + 30
-        while len({repr(snapshot(c.doc)) for c in fleet}) != 1:
-            if time.monotonic() > deadline:
-                differing = sorted({repr(snapshot(c.doc)) for c in fleet})
-                holders = [differing.index(repr(snapshot(c.doc))) for c in fleet]
-                raise AssertionError(
-                    f"seed {seed} did not converge: {len(differing)} states; state of each "
-                    f"client (the last {len(fleet) - clients} are fresh, one per replica): "
-                    f"{holders}\n" + "\n".join(differing)
-                )
-            await asyncio.sleep(0.05)
+
+        def differences() -> str:
+            differing = sorted({repr(snapshot(c.doc)) for c in fleet})
+            holders = [differing.index(repr(snapshot(c.doc))) for c in fleet]
+            return (
+                f"seed {seed} to converge: {len(differing)} states; state of each client "
+                f"(the last {len(fleet) - clients} are fresh, one per replica): "
+                f"{holders}\n" + "\n".join(differing)
+            )
+
+        await wait_until_async(
+            lambda: len({repr(snapshot(c.doc)) for c in fleet}) == 1,
+            timeout=30,
+            what=differences,
+        )
         return counts, [snapshot(c.doc) for c in fleet]
     finally:
         for client in fleet:

@@ -7,7 +7,6 @@ what a missing document gets (404 / 4404, zero frames); anonymous callers 401 / 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -18,6 +17,7 @@ from backend.collab.core import protocol
 from backend.documents.models import Document
 from tests.support.factories import make_user, token_for
 from tests.support.scene import Scene
+from tests.support.waiting import wait_until_async
 from tests.support.yclient import YClient
 
 ROLES = ["owner", "editor", "viewer", "stranger", "anonymous"]
@@ -113,7 +113,10 @@ async def _ws_row(scene: Scene, role: str, observer: YClient) -> dict[str, str]:
     label = f"{role}-edit"
     client.append_paragraph(label)  # goes out as a sync update
     await client.send_raw(protocol.sync_step2(client.doc.get_update()))
-    await asyncio.sleep(0.5)
+    await wait_until_async(
+        lambda: label in observer.text() or bool(client.denied),
+        what=f"the {role}'s edit to be stored or refused",
+    )
     stored = label in observer.text()
     row["sync update"] = row["sync step 2"] = (
         "stored" if stored else (f"refused: {client.denied[:1]}" if client.denied else "dropped")

@@ -21,6 +21,7 @@ from tests.reliability.harness import Figures
 from tests.support.factories import make_document, token_for
 from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess, server_env
+from tests.support.waiting import wait_until_async
 from tests.support.yclient import YClient
 
 MANY = {**FAST, "WS_MAX_CONNECTIONS_PER_USER": "5000"}
@@ -65,7 +66,11 @@ async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path
         typists = min(count, 50)
         for i, client in enumerate(clients[:typists]):
             client.append_paragraph(f"before-{i}")
-        await asyncio.sleep(1)
+        await wait_until_async(
+            lambda: all(len(c.body.children) == typists for c in clients),
+            timeout=60,
+            what="every client to hold what the typists wrote",
+        )
         baseline = await asyncio.to_thread(_db_connections, dbname)
         doomed.kill()
         peak = baseline
@@ -75,7 +80,7 @@ async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path
             nonlocal peak
             while sampling:
                 peak = max(peak, await asyncio.to_thread(_db_connections, dbname))
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # the sampling interval
 
         sampler = asyncio.create_task(sample())
         started = time.monotonic()
@@ -86,10 +91,12 @@ async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path
         for i, client in enumerate(replacements[:typists]):
             client.append_paragraph(f"after-{i}")
         expected = 2 * typists
-        deadline = time.monotonic() + 120
-        while not all(len(c.body.children) == expected for c in replacements):
-            assert time.monotonic() < deadline, "the storm did not converge"
-            await asyncio.sleep(0.2)
+        await wait_until_async(
+            lambda: all(len(c.body.children) == expected for c in replacements),
+            timeout=120,
+            every=0.2,
+            what="the storm to converge",
+        )
         converged = time.monotonic() - started
         sampling = False
         await sampler
@@ -145,11 +152,13 @@ async def test_soak_many_documents_return_to_baseline(scene: Scene) -> None:
         return sent
 
     async def settled() -> tuple[int, float, int, int]:
-        deadline = time.monotonic() + 30
-        while scene.server.metric("tandem_rooms_open") > 0:
-            assert time.monotonic() < deadline, "rooms stay open"
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(1)
+        await wait_until_async(
+            lambda: scene.server.metric("tandem_rooms_open") == 0,
+            timeout=30,
+            every=0.2,
+            what="every room to close",
+        )
+        await asyncio.sleep(1)  # what the closed rooms held is released before measuring
         return (
             scene.server.rss_kb(),
             scene.server.metric("tandem_rooms_open"),

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import psycopg
 import pytest
 
 from tests.support.servers import ROOT, free_port, server_env
+from tests.support.waiting import wait_until
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -47,15 +47,13 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while (
-            subprocess.run(
-                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
-            ).stdout.strip()
-            != b"PONG"
-        ):
-            assert time.monotonic() < deadline, "private redis did not start"
-            time.sleep(0.05)
+        ping = ["redis-cli", "-p", str(self.port), "ping"]
+        wait_until(
+            lambda: (
+                subprocess.run(ping, capture_output=True, check=False).stdout.strip() == b"PONG"
+            ),
+            what="the private redis to answer PING",
+        )
 
     def kill(self) -> None:
         if self.process is not None:

@@ -30,6 +30,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def listening(port: int) -> bool:
+    """Whether something accepts connections on the loopback ``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def test_database_url() -> str:
     """A URL for the database the running test uses (pytest-django's ``test_...``)."""
     db = connection.settings_dict
