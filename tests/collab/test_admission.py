@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import websockets
@@ -17,14 +18,6 @@ from tests.support.factories import make_user, token_for
 from tests.support.scene import Scene
 from tests.support.waiting import wait_until_async
 from tests.support.yclient import YClient
-
-
-async def refused_with(scene: Scene, url: str) -> tuple[int | None, int]:
-    client = YClient(url)
-    scene.clients.append(client)
-    await client.connect()
-    code = await client.closed()
-    return code, client.received_frames
 
 
 def _expired_token(user: object) -> str:
@@ -51,19 +44,19 @@ async def test_refusals_send_no_document_data(
 ) -> None:
     stranger = await db_call(make_user)
     owner_token = token_for(scene.owner)
-    urls = {
-        "none": scene.url(token=""),
-        "garbage": scene.url(token="not.a.jwt"),
-        "expired": scene.url(token=_expired_token(scene.owner)),
-        "refresh": scene.url(token=str(RefreshToken.for_user(scene.owner))),
-        "tampered": scene.url(
-            token=owner_token[:-2] + ("A" if owner_token[-2] != "A" else "B") + owner_token[-1]
-        ),
-        "stranger": scene.url(stranger),
-        "unknown-document": scene.url(document=uuid.uuid4()),
-        "malformed-document-id": scene.url(document="nope"),
+    connections: dict[str, dict[str, Any]] = {
+        "none": {"token": ""},
+        "garbage": {"token": "not.a.jwt"},
+        "expired": {"token": _expired_token(scene.owner)},
+        "refresh": {"token": str(RefreshToken.for_user(scene.owner))},
+        "tampered": {
+            "token": owner_token[:-2] + ("A" if owner_token[-2] != "A" else "B") + owner_token[-1]
+        },
+        "stranger": {"user": stranger},
+        "unknown-document": {"document": uuid.uuid4()},
+        "malformed-document-id": {"document": "nope"},
     }
-    code, frames = await refused_with(scene, urls[kind])
+    code, frames = await scene.refused(**connections[kind])
     assert code == expected
     assert frames == 0
 
@@ -72,8 +65,7 @@ async def test_deactivated_user_is_refused(scene: Scene, db_call) -> None:
     token = token_for(scene.editor)
     scene.editor.is_active = False
     await db_call(scene.editor.save)
-    code, frames = await refused_with(scene, scene.url(token=token))
-    assert (code, frames) == (4401, 0)
+    assert await scene.refused(token=token) == (4401, 0)
 
 
 async def test_token_expiring_mid_session_closes_with_4401(scene: Scene) -> None:
@@ -127,5 +119,4 @@ async def test_logout_everywhere_closes_open_sockets_and_refuses_old_tokens(
     editor = await scene.client(token=token)
     await db_call(lambda: user_logout_everywhere(user=scene.editor))
     assert await editor.closed(timeout=10) == 4401
-    code, frames = await refused_with(scene, scene.url(token=token))
-    assert (code, frames) == (4401, 0)
+    assert await scene.refused(token=token) == (4401, 0)

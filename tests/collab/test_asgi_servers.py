@@ -13,7 +13,6 @@ import pytest
 from tests.support.factories import token_for
 from tests.support.scene import Scene
 from tests.support.servers import TandemProcess, server_env
-from tests.support.yclient import YClient
 
 
 @pytest.fixture(params=["uvicorn", "daphne", "hypercorn"])
@@ -48,8 +47,4 @@ async def test_co_editing_roles_and_refusals(scene: Scene) -> None:
     body = await asyncio.to_thread(_content, scene)
     assert sorted(str(body["text"]).split("\n")) == ["one", "two"]
 
-    refused = YClient(scene.url(token="bad"))
-    scene.clients.append(refused)
-    await refused.connect()
-    assert await refused.closed() == 4401
-    assert refused.received_frames == 0
+    assert await scene.refused(token="bad") == (4401, 0)

@@ -12,7 +12,6 @@ from backend.documents.models import Document
 from tests.support.scene import Scene
 from tests.support.servers import TandemProcess, server_env
 from tests.support.waiting import wait_until_async
-from tests.support.yclient import YClient
 
 
 async def test_document_survives_room_unload_and_server_restart(scene: Scene) -> None:
@@ -89,9 +88,7 @@ async def test_reconnect_by_state_vector_gets_exactly_what_was_missed(scene: Sce
     await away.drop()
     for i in range(200):
         writer.append_paragraph(f"missed {i}")
-    back = YClient(scene.url(scene.editor), doc=away.doc)
-    scene.clients.append(back)
-    await back.connect()
+    back = await scene.client(scene.editor, doc=away.doc)
     expected = "\n".join(["seen"] + [f"missed {i}" for i in range(200)])
     await back.wait_text(expected)
     await writer.wait_text(expected)
@@ -106,9 +103,7 @@ async def test_offline_edits_merge_on_reconnect(scene: Scene) -> None:
     bob.append_paragraph("bob offline")  # not sent: the socket is gone
     alice.append_paragraph("alice online")
     await alice.wait_text("shared\nalice online")
-    back = YClient(scene.url(scene.editor), doc=bob.doc)
-    scene.clients.append(back)
-    await back.connect()
+    back = await scene.client(scene.editor, doc=bob.doc)
     await alice.wait_for(lambda: len(alice.body.children) == 3)
     await back.wait_for(lambda: back.text() == alice.text())
     assert sorted(alice.text().split("\n")) == ["alice online", "bob offline", "shared"]
@@ -120,14 +115,7 @@ async def test_sequence_numbers_stay_gap_free_with_two_writing_processes(
     second = TandemProcess(server_env(LOG_CHECK_SECONDS="0.5"), log_path=tmp_path / "b.log")
     with second:
         writers = [await scene.client(scene.owner), await scene.client(scene.editor)]
-        other = YClient(
-            f"{second.ws_url}/ws/documents/{scene.document.id}?token="
-            + scene.url(scene.owner).split("token=")[1]
-        )
-        scene.clients.append(other)
-        await other.connect()
-        await other.synced.wait()
-        writers.append(other)
+        writers.append(await scene.client(scene.owner, on=second))
         for round_ in range(15):
             for n, client in enumerate(writers):
                 client.append_paragraph(f"{n}-{round_}")

@@ -8,7 +8,6 @@ from backend.collab.models import DocumentUpdate
 from backend.documents.models import Document
 from tests.support.scene import Scene
 from tests.support.waiting import wait_until_async
-from tests.support.yclient import YClient
 
 
 async def test_two_clients_converge(scene: Scene) -> None:
@@ -87,9 +86,7 @@ async def test_reconnect_with_since_replays_only_missed_updates(scene: Scene, db
 
     await wait_until_async(stored, what="the missed updates to be stored")
     # Reconnect with the last sequence number seen: only 6..8 are replayed, in order.
-    resumed = YClient(scene.url(scene.editor), doc=follower.doc)
-    scene.clients.append(resumed)
-    await resumed.connect(hello=5)
+    resumed = await scene.client(scene.editor, doc=follower.doc, hello=5)
     await resumed.wait_for(lambda: resumed.head == 8)
     assert resumed.seqs == [6, 7, 8]
     assert resumed.text() == "\n".join(f"p{i}" for i in range(8))

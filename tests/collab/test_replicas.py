@@ -21,24 +21,11 @@ from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess, server_env
 from tests.support.typists import Typist
 from tests.support.waiting import wait_until_async
-from tests.support.yclient import YClient
 
 
 @pytest.fixture
 def server_overrides() -> dict[str, str]:
     return FAST
-
-
-def _url(process: TandemProcess, scene: Scene, user: Any) -> str:
-    return f"{process.ws_url}/ws/documents/{scene.document.id}?token={token_for(user)}"
-
-
-async def _open(scene: Scene, process: TandemProcess, user: Any, **kw: Any) -> YClient:
-    client = YClient(_url(process, scene, user), **kw)
-    scene.clients.append(client)
-    await client.connect()
-    await asyncio.wait_for(client.synced.wait(), 10)
-    return client
 
 
 def _get(process: TandemProcess, path: str, user: Any) -> Any:
@@ -52,8 +39,8 @@ def _get(process: TandemProcess, path: str, user: Any) -> Any:
 async def test_clients_on_two_replicas_co_edit_with_cursors_and_presence(
     scene: Scene, second: TandemProcess
 ) -> None:
-    alice = await _open(scene, scene.server, scene.owner)
-    bob = await _open(scene, second, scene.editor)
+    alice = await scene.client(scene.owner)
+    bob = await scene.client(scene.editor, on=second)
     alice.append_paragraph("from replica one")
     bob.append_paragraph("from replica two")
     await alice.wait_for(lambda: len(alice.body.children) == 2)
@@ -70,7 +57,7 @@ async def test_clients_on_two_replicas_co_edit_with_cursors_and_presence(
 
 
 async def test_presence_of_a_killed_replica_vanishes(scene: Scene, second: TandemProcess) -> None:
-    await _open(scene, second, scene.editor)
+    await scene.client(scene.editor, on=second)
     path = f"/api/documents/{scene.document.id}/presence/"
     assert [
         p["username"] for p in await asyncio.to_thread(_get, scene.server, path, scene.owner)
@@ -85,7 +72,7 @@ async def test_presence_of_a_killed_replica_vanishes(scene: Scene, second: Tande
 
 def _live(scene: Scene, user: Any, servers: list[TandemProcess]) -> Callable[[], list[str]]:
     """The user's URLs on those of ``servers`` that are up, in that order."""
-    return lambda: [_url(server, scene, user) for server in servers if server.alive]
+    return lambda: [scene.url(user, on=server) for server in servers if server.alive]
 
 
 async def test_kill_9_of_a_replica_while_typing_loses_nothing(
@@ -128,8 +115,8 @@ async def test_redis_restart_mid_session_repairs_and_converges(
         TandemProcess(env, log_path=tmp_path / "r1.log") as one,
         TandemProcess(env, log_path=tmp_path / "r2.log") as two,
     ):
-        alice = await _open(scene, one, scene.owner)
-        bob = await _open(scene, two, scene.editor)
+        alice = await scene.client(scene.owner, on=one)
+        bob = await scene.client(scene.editor, on=two)
         alice.append_paragraph("before")
         await bob.wait_text("before")
         await asyncio.to_thread(private_redis.restart)
@@ -142,10 +129,7 @@ async def test_redis_restart_mid_session_repairs_and_converges(
 
 
 async def test_sigterm_drains_with_1012_and_loses_no_write(scene: Scene, db_call) -> None:
-    writer = YClient(scene.url(scene.owner))
-    scene.clients.append(writer)
-    await writer.connect(hello=0)
-    await writer.synced.wait()
+    writer = await scene.client(scene.owner, hello=0)
     for i in range(30):
         writer.append_paragraph(f"w{i}")
     await writer.wait_for(lambda: len(writer.acks) == 31)

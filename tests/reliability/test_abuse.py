@@ -80,14 +80,6 @@ def _forged_tokens(user: Any, other: Any) -> dict[str, str]:
     }
 
 
-async def _refused(scene: Scene, token: str) -> tuple[int | None, int]:
-    client = YClient(scene.url(token=token))
-    scene.clients.append(client)
-    await client.connect()
-    code = await client.closed()
-    return code, client.received_frames
-
-
 async def test_forged_and_stale_tokens_are_refused_before_any_data_and_never_logged(
     scene: Scene, db_call: Any, tmp_path: Path
 ) -> None:
@@ -100,7 +92,7 @@ async def test_forged_and_stale_tokens_are_refused_before_any_data_and_never_log
     await db_call(deleted.delete)
     deactivated.is_active = False
     await db_call(deactivated.save)
-    results = {name: await _refused(scene, token) for name, token in tokens.items()}
+    results = {name: await scene.refused(token=token) for name, token in tokens.items()}
     assert results == dict.fromkeys(tokens, (4401, 0)), results
     # A good token still works, and no token (good or forged) appears in the server's log.
     good = token_for(scene.owner)
@@ -139,10 +131,7 @@ async def test_limits_refuse_at_the_documented_bounds_and_memory_stays_bounded(
         await flood.close()
     # Exactly WS_MAX_CONNECTIONS_PER_USER (5) open; the sixth is refused with no data.
     open_ones = [await scene.client(scene.viewer) for _ in range(5)]
-    extra = YClient(scene.url(scene.viewer))
-    scene.clients.append(extra)
-    await extra.connect()
-    assert (await extra.closed(), extra.received_frames) == (4429, 0)
+    assert await scene.refused(scene.viewer) == (4429, 0)
 
     def seats() -> float:
         return scene.server.metric("tandem_connections_open")

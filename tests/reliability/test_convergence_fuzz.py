@@ -220,9 +220,7 @@ async def test_random_edits_across_two_replicas_converge_with_the_database(
         if harness.CHAOS:  # visible even if the process dies (make chaos runs with -s)
             print(f"  seed {seed}", flush=True)
         document_id, token = await sync_to_async(_document)()
-        urls = [
-            f"{s.ws_url}/ws/documents/{document_id}?token={token}" for s in (scene.server, second)
-        ]
+        urls = [scene.url(token=token, document=document_id, on=s) for s in (scene.server, second)]
         started = time.monotonic()
         try:
             counts, held = await run_seed(seed, urls, clients, steps)

@@ -25,6 +25,7 @@ from pycrdt import write_var_uint
 from backend.collab.core import protocol
 from tests.reliability import harness
 from tests.reliability.harness import Figures
+from tests.support.factories import token_for
 from tests.support.scene import Scene
 from tests.support.servers import TandemProcess
 
@@ -193,7 +194,7 @@ async def test_nothing_undecodable_reaches_real_yjs_clients(scene: Scene) -> Non
         **os.environ,
         "WS_URL": f"{scene.server.ws_url}/ws/documents",
         "DOC_ID": str(scene.document.id),
-        "TOKEN": scene.url(scene.viewer).split("token=")[1],
+        "TOKEN": token_for(scene.viewer),
         "MARKER": marker,
         "NAME": scene.owner.username,  # the server shows the account's name
     }

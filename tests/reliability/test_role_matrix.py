@@ -98,11 +98,8 @@ async def _ws_row(scene: Scene, role: str, observer: YClient) -> dict[str, str]:
             if role == "anonymous"
             else await sync_to_async(token_for)(await sync_to_async(make_user)())
         )
-        client = YClient(scene.url(token=token))
-        scene.clients.append(client)
-        await client.connect()
-        code = await client.closed()
-        return dict.fromkeys(MESSAGES, f"closed {code}, {client.received_frames} frames")
+        code, frames = await scene.refused(token=token)
+        return dict.fromkeys(MESSAGES, f"closed {code}, {frames} frames")
     client = await scene.client(users[role], hello=0)
     await client.wait_for(lambda: client.head is not None)
     row: dict[str, str] = {"tandem hello": f"head {client.head}"}

@@ -53,8 +53,8 @@ async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path
     dbname = connection.settings_dict["NAME"]
     with TandemProcess(server_env(**MANY), log_path=tmp_path / "doomed.log") as doomed:
         token = await sync_to_async(token_for)(scene.editor)
-        doomed_url = f"{doomed.ws_url}/ws/documents/{scene.document.id}?token={token}"
-        survivor_url = doomed_url.replace(f":{doomed.port}/", f":{scene.server.port}/")
+        doomed_url = scene.url(token=token, on=doomed)
+        survivor_url = scene.url(token=token)
         clients = []
         for start in range(0, count, 50):
             batch = [YClient(doomed_url) for _ in range(start, min(count, start + 50))]
@@ -136,7 +136,7 @@ async def test_soak_many_documents_return_to_baseline(scene: Scene) -> None:
     ids = [await sync_to_async(_new_document)(owner) for _ in range(documents)]
 
     async def session(document_id: str) -> int:
-        client = YClient(f"{scene.server.ws_url}/ws/documents/{document_id}?token={token}")
+        client = YClient(scene.url(token=token, document=document_id))
         await client.connect(hello=0)
         await asyncio.wait_for(client.synced.wait(), 20)
         for i in range(updates):

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
+from pycrdt import Doc
 
 from backend.documents.models import Document, Role
 from tests.support.factories import make_document, make_user, share, token_for
@@ -30,7 +31,8 @@ FAST = {
 
 
 class Scene:
-    """A document with an owner, an editor and a viewer, and a way to open clients."""
+    """A document with an owner, an editor and a viewer, and a way to open clients (on the
+    scene's server, or ``on`` another replica); the scene closes them at the end."""
 
     def __init__(self, server: TandemProcess) -> None:
         self.server = server
@@ -49,22 +51,35 @@ class Scene:
         token: str | None = None,
         document: Any = None,
         slash: bool = False,
+        on: TandemProcess | None = None,
     ) -> str:
         token = token if token is not None else token_for(user or self.owner)
         document_id = document if document is not None else self.document.id
-        return (
-            f"{self.server.ws_url}/ws/documents/{document_id}{'/' if slash else ''}?token={token}"
-        )
+        base = (on or self.server).ws_url
+        return f"{base}/ws/documents/{document_id}{'/' if slash else ''}?token={token}"
 
     async def client(
-        self, user: Any = None, *, hello: int | None = None, wait: bool = True, **url_args: Any
+        self,
+        user: Any = None,
+        *,
+        hello: int | None = None,
+        wait: bool = True,
+        doc: Doc[Any] | None = None,
+        **url_args: Any,
     ) -> YClient:
-        client = YClient(self.url(user, **url_args))
+        """A client connected as ``user`` (with ``doc``: a reconnect holding that Doc); once
+        synced unless ``wait`` is false."""
+        client = YClient(self.url(user, **url_args), doc=doc)
         self.clients.append(client)
         await client.connect(hello=hello)
         if wait:
             await client.synced.wait()
         return client
+
+    async def refused(self, user: Any = None, **url_args: Any) -> tuple[int | None, int]:
+        """Connect where the server must refuse: the close code, and the frames sent first."""
+        client = await self.client(user, wait=False, **url_args)
+        return await client.closed(), client.received_frames
 
 
 @pytest.fixture
