@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import rest
 from tests.support.servers import ROOT, TandemProcess
 
 
@@ -37,26 +38,14 @@ def embedded_server(tmp_path: Path) -> Iterator[str]:
         yield server.http_url
 
 
-def _post(url: str, body: dict[str, str], token: str | None = None) -> dict[str, str]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(  # noqa: S310
-        url, data=json.dumps(body).encode(), headers=headers, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return dict(json.loads(response.read()))
-
-
 def test_embedded_server_serves_the_api_with_no_services(
     embedded_server: str, tmp_path: Path
 ) -> None:
     with urllib.request.urlopen(f"{embedded_server}/readyz", timeout=5) as response:  # noqa: S310
         assert json.loads(response.read()) == {"status": "ok", "checks": {"database": "ok"}}
-    account = {"username": "ada", "password": "correct horse battery staple"}
-    _post(f"{embedded_server}/api/auth/register/", account)
-    token = _post(f"{embedded_server}/api/auth/token/", account)["access"]
-    document = _post(f"{embedded_server}/api/documents/", {"title": "Local"}, token)
+    rest.register(embedded_server, "ada")
+    token = rest.token(embedded_server, "ada")
+    document = rest.api(embedded_server, "POST", "/api/documents/", {"title": "Local"}, token)
     assert document["role"] == "owner"
     assert (tmp_path / "tandem.sqlite3").exists()
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.factories import token_for
+from tests.support.rest import api
 from tests.support.scene import Scene
 from tests.support.servers import TandemProcess, server_env
 
@@ -25,12 +24,8 @@ def server(
 
 
 def _content(scene: Scene) -> dict[str, object]:
-    request = urllib.request.Request(  # noqa: S310
-        f"{scene.server.http_url}/api/documents/{scene.document.id}/content/",
-        headers={"Authorization": f"Bearer {token_for(scene.viewer)}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return dict(json.loads(response.read()))
+    path = f"/api/documents/{scene.document.id}/content/"
+    return dict(api(scene.server, "GET", path, token=token_for(scene.viewer)))
 
 
 async def test_co_editing_roles_and_refusals(scene: Scene) -> None:

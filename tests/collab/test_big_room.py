@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -14,6 +12,7 @@ from asgiref.sync import sync_to_async
 from backend.documents.models import Role
 from tests.support.factories import token_for
 from tests.support.providers import ProviderRoom, assert_room_held, room_members, stored_log
+from tests.support.rest import api
 from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess
 from tests.support.waiting import wait_until_async
@@ -28,13 +27,8 @@ def server_overrides() -> dict[str, str]:
 
 
 def _presence(process: TandemProcess, scene: Scene) -> set[str]:
-    request = urllib.request.Request(  # noqa: S310
-        f"{process.http_url}/api/documents/{scene.document.id}/presence/",
-        headers={"Authorization": f"Bearer {token_for(scene.owner)}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        body: Any = json.loads(response.read())
-    return {entry["username"] for entry in body}
+    path = f"/api/documents/{scene.document.id}/presence/"
+    return {entry["username"] for entry in api(process, "GET", path, token=token_for(scene.owner))}
 
 
 async def _presence_lists(names: set[str], *processes: TandemProcess, scene: Scene) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.collab.storage import update_log
 from backend.documents.models import Role
 from tests.support.factories import make_document, make_user, share, token_for
+from tests.support.rest import api
 from tests.support.scene import Scene
 
 pytestmark = pytest.mark.django_db
@@ -102,25 +102,13 @@ def test_roles_on_content_endpoints(
     assert DocumentUpdate.objects.filter(document=document).count() == expected
 
 
-def _fetch_json(request: urllib.request.Request) -> dict[str, object]:
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return dict(json.loads(response.read()))
-
-
 async def test_rest_write_appears_live_in_open_editors(scene: Scene) -> None:
     editor = await scene.client(scene.editor, hello=0)
     editor.append_paragraph("typed live")
     await editor.wait_for(lambda: 1 in editor.acks)  # committed before the REST write
-    request = urllib.request.Request(  # noqa: S310
-        f"{scene.server.http_url}/api/documents/{scene.document.id}/content/",
-        data=json.dumps({"text": "from REST\nsecond line"}).encode(),
-        headers={
-            "Content-Type": "application/json",
-            "Authorization": f"Bearer {token_for(scene.owner)}",
-        },
-        method="PUT",
-    )
-    body = await asyncio.to_thread(_fetch_json, request)
+    path = f"/api/documents/{scene.document.id}/content/"
+    text = {"text": "from REST\nsecond line"}
+    body = await asyncio.to_thread(api, scene.server, "PUT", path, text, token_for(scene.owner))
     assert body["text"] == "from REST\nsecond line"
     await editor.wait_text("from REST\nsecond line")
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from backend.collab.models import DocumentSnapshot
 from backend.documents.models import Document
 from tests.support.datastores import PrivateRedis
 from tests.support.factories import token_for
+from tests.support.rest import api
 from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess, server_env
 from tests.support.typists import Typist
@@ -29,11 +28,7 @@ def server_overrides() -> dict[str, str]:
 
 
 def _get(process: TandemProcess, path: str, user: Any) -> Any:
-    request = urllib.request.Request(  # noqa: S310
-        f"{process.http_url}{path}", headers={"Authorization": f"Bearer {token_for(user)}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return json.loads(response.read())
+    return api(process, "GET", path, token=token_for(user))
 
 
 async def test_clients_on_two_replicas_co_edit_with_cursors_and_presence(

@@ -7,9 +7,7 @@ to ``test-artifacts/e2e/`` (not committed).
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
+from tests.support import rest
+from tests.support.factories import PASSWORD
 from tests.support.servers import ROOT, TandemProcess, server_env
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,7 +33,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
-PASSWORD = "correct horse battery staple"
 
 expect.set_options(timeout=10_000)
 
@@ -105,33 +104,26 @@ def new_context(browser: Browser, tandem: TandemProcess) -> Iterator[Callable[..
         context.close()
 
 
-def api(server: TandemProcess, method: str, path: str, body: Any = None, token: str = "") -> Any:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(  # noqa: S310
-        f"{server.http_url}{path}", data=data, headers=headers, method=method
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        text = response.read()
-    return json.loads(text) if text else None
-
-
 @pytest.fixture
 def account(tandem: TandemProcess) -> Callable[[str], Account]:
     """Register a user through the server's API (so the server hashes the password)."""
 
     def _account(username: str) -> Account:
-        api(tandem, "POST", "/api/auth/register/", {"username": username, "password": PASSWORD})
+        rest.register(tandem, username, PASSWORD)
         return Account(username)
 
     return _account
 
 
 def token(server: TandemProcess, who: Account) -> str:
-    pair = api(server, "POST", "/api/auth/token/", {"username": who.username, "password": PASSWORD})
-    return str(pair["access"])
+    return rest.token(server, who.username, who.password)
+
+
+def shared_document(
+    server: TandemProcess, owner: Account, title: str, **members: str
+) -> dict[str, Any]:
+    """A new document of ``owner``'s, shared with ``members`` (username: role)."""
+    return rest.shared_document(server, token(server, owner), title, **members)
 
 
 def log_in(context: BrowserContext, who: Account, path: str = "/") -> Page:
@@ -153,6 +145,15 @@ def open_document(context: BrowserContext, who: Account, document_id: str) -> Pa
     expect(page.locator(".ProseMirror")).to_be_visible()
     expect(status(page)).not_to_have_attribute("data-state", re.compile("connecting"))
     return page
+
+
+def type_at_end(page: Page, text: str) -> None:
+    editor(page).click()
+    page.keyboard.press("Control+End")
+    for i, line in enumerate(text.split("\n")):
+        if i:
+            page.keyboard.press("Enter")
+        page.keyboard.type(line)
 
 
 def status(page: Page) -> Any:

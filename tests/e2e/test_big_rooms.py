@@ -16,9 +16,18 @@ from django.db import connections
 from playwright.sync_api import BrowserContext, Page, WebSocket, expect
 
 from backend.documents.models import Document, Role
-from tests.e2e.conftest import Account, api, editor, open_document, screenshot, status, token
-from tests.e2e.test_editing import shared_document, type_at_end
+from tests.e2e.conftest import (
+    Account,
+    editor,
+    open_document,
+    screenshot,
+    shared_document,
+    status,
+    token,
+    type_at_end,
+)
 from tests.support.factories import make_user, share, token_for
+from tests.support.rest import api
 from tests.support.servers import ROOT, TandemProcess
 from tests.support.waiting import wait_until
 

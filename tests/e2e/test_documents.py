@@ -9,7 +9,9 @@ from collections.abc import Callable
 
 from playwright.sync_api import BrowserContext, expect
 
-from tests.e2e.conftest import PASSWORD, Account, api, log_in, screenshot, token
+from tests.e2e.conftest import Account, log_in, screenshot, token
+from tests.support.factories import PASSWORD
+from tests.support.rest import api
 from tests.support.servers import TandemProcess
 
 

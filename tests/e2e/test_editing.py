@@ -10,33 +10,16 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.conftest import Account, api, editor, open_document, screenshot, status, token
+from tests.e2e.conftest import (
+    Account,
+    editor,
+    open_document,
+    screenshot,
+    shared_document,
+    status,
+    type_at_end,
+)
 from tests.support.servers import TandemProcess
-
-
-def shared_document(
-    server: TandemProcess, owner: Account, title: str, **members: str
-) -> dict[str, Any]:
-    access = token(server, owner)
-    document: dict[str, Any] = api(server, "POST", "/api/documents/", {"title": title}, access)
-    for username, role in members.items():
-        api(
-            server,
-            "POST",
-            f"/api/documents/{document['id']}/members/",
-            {"username": username, "role": role},
-            access,
-        )
-    return document
-
-
-def type_at_end(page: Page, text: str) -> None:
-    editor(page).click()
-    page.keyboard.press("Control+End")
-    for i, line in enumerate(text.split("\n")):
-        if i:
-            page.keyboard.press("Enter")
-        page.keyboard.type(line)
 
 
 def document_text(page: Page) -> str:

@@ -12,9 +12,7 @@ Figures go to the reliability table.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,8 @@ from backend.collab.core import content
 from backend.documents.models import Document, Role
 from tests.reliability import harness
 from tests.reliability.harness import Figures
-from tests.support.factories import PASSWORD, make_document, make_user, share, token_for
+from tests.support import rest
+from tests.support.factories import make_document, make_user, share, token_for
 from tests.support.providers import ProviderRoom, Settled, stored_log
 from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess, server_env
@@ -287,38 +286,12 @@ async def test_redis_killed_or_paused_while_typing_loses_nothing(
 # --- PostgreSQL stopped ---------------------------------------------------------------------
 
 
-def _rest(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-    request = urllib.request.Request(  # noqa: S310
-        f"{base}{path}",
-        method=method,
-        data=json.dumps(body).encode() if body else None,
-        headers={
-            "Content-Type": "application/json",
-            **({"Authorization": f"Bearer {token}"} if token else {}),
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return json.loads(response.read() or b"null")
-
-
-def _setup_over_rest(base: str) -> tuple[str, list[str]]:
+def _setup_over_rest(server: TandemProcess) -> tuple[str, list[str]]:
     """Users and a document in the private database, made through the public API."""
-    tokens = []
     for name in ("pg-owner", "pg-editor"):
-        _rest(base, "POST", "/api/auth/register/", {"username": name, "password": PASSWORD})
-        tokens.append(
-            _rest(base, "POST", "/api/auth/token/", {"username": name, "password": PASSWORD})[
-                "access"
-            ]
-        )
-    document = _rest(base, "POST", "/api/documents/", {"title": "chaos"}, tokens[0])
-    _rest(
-        base,
-        "POST",
-        f"/api/documents/{document['id']}/members/",
-        {"username": "pg-editor", "role": "editor"},
-        tokens[0],
-    )
+        rest.register(server, name)
+    tokens = [rest.token(server, name) for name in ("pg-owner", "pg-editor")]
+    document = rest.shared_document(server, tokens[0], "chaos", **{"pg-editor": "editor"})
     return str(document["id"]), tokens
 
 
@@ -333,12 +306,10 @@ async def test_postgres_stopped_and_restarted_acknowledges_nothing_and_loses_not
         TandemProcess(env, log_path=tmp_path / "p1.log") as one,
         TandemProcess(env, log_path=tmp_path / "p2.log") as two,
     ):
-        document_id, tokens = await asyncio.to_thread(_setup_over_rest, one.http_url)
+        document_id, tokens = await asyncio.to_thread(_setup_over_rest, one)
 
         def stored_sync() -> set[str]:
-            body = _rest(
-                one.http_url, "GET", f"/api/documents/{document_id}/content/", token=tokens[0]
-            )
+            body = rest.api(one, "GET", f"/api/documents/{document_id}/content/", token=tokens[0])
             return set(body["text"].split("\n")) - {""}
 
         for trial in range(harness.size(1, 3)):
