@@ -43,6 +43,7 @@ async def _presence_lists(names: set[str], *processes: TandemProcess, scene: Sce
     )
 
 
+@pytest.mark.timeout(300)  # 50 s of editing, 20 providers to sync, settle and leave
 async def test_twenty_providers_on_two_replicas_keep_editing_past_three_renewals(
     scene: Scene, second: TandemProcess, tmp_path: Path
 ) -> None:

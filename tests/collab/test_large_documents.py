@@ -18,6 +18,8 @@ from tests.support.scene import Scene
 from tests.support.servers import TandemProcess
 
 CAP = 1_000_000  # DOCUMENT_MAX_BYTES of the refusal test's server
+# Megabytes through Node, the server and PostgreSQL: paste.mjs itself gives up after 240 s.
+pytestmark = pytest.mark.timeout(300)
 
 
 async def _paste(

@@ -363,6 +363,7 @@ async def test_y_websocket_resends_a_frame_refused_with_1009_on_every_reconnect(
     await late.wait_text("still served")
 
 
+@pytest.mark.timeout(180)  # idle for 38 s, past y-websocket's 30 s timeouts
 async def test_idle_providers_outlive_the_30_s_timeouts(
     scene: Scene, probe: Probe, db_call: Callable[..., Any]
 ) -> None:

@@ -250,6 +250,7 @@ def blocks(page: Page) -> list[str]:
     )
 
 
+@pytest.mark.timeout(300)  # browsers idle past a renewal; browser_room.mjs gives up at 300 s
 def test_three_browsers_and_a_dozen_providers_edit_one_document_past_a_renewal(
     tandem: TandemProcess,
     new_context: Callable[..., BrowserContext],

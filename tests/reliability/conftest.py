@@ -12,6 +12,25 @@ import pytest
 
 from tests.reliability import harness
 
+# Under CHAOS each scenario runs at its large size (harness.size): ten times as long to fail.
+CHAOS_TIMEOUT_FACTOR = harness.size(1, 10)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Scale the per-test timeout (pytest-timeout's) of this directory's scenarios."""
+    if CHAOS_TIMEOUT_FACTOR == 1:
+        return
+    here = Path(__file__).parent
+    for item in items:
+        if here not in item.path.parents:
+            continue
+        marker = item.get_closest_marker("timeout")
+        seconds = (
+            float(marker.args[0]) if marker and marker.args else float(config.getini("timeout"))
+        )
+        item.add_marker(pytest.mark.timeout(seconds * CHAOS_TIMEOUT_FACTOR), append=False)
+
+
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.")
 
 

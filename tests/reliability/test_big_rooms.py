@@ -40,6 +40,7 @@ def server_overrides() -> dict[str, str]:
     return FAST
 
 
+@pytest.mark.timeout(300)  # a room of providers to sync, run for SECONDS, settle and leave
 @pytest.mark.parametrize("providers", SIZES, ids=lambda n: f"{n}-providers")
 async def test_big_room_on_two_replicas_keeps_everyone(
     scene: Scene, second: TandemProcess, tmp_path: Path, providers: int
