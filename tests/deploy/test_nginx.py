@@ -12,7 +12,6 @@ import http.client
 import json
 import re
 import signal
-import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -24,17 +23,11 @@ from typing import Any
 import pytest
 
 from tests.deploy.manifests import ROOT, tool
-from tests.support.servers import listening
+from tests.support.servers import free_port, listening
 from tests.support.waiting import wait_until
 
 NGINX_CONF = ROOT / "deploy" / "nginx" / "nginx.conf"
 REPLICAS = ("tandem-1", "tandem-2")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def loopback_config(listen: int, replicas: dict[str, int]) -> str:
@@ -121,7 +114,7 @@ def proxy(tmp_path: Path) -> Iterator[Proxy]:
         server.replica = name  # type: ignore[attr-defined]
         threading.Thread(target=server.serve_forever, daemon=True).start()
         replicas[name] = server
-    port = _free_port()
+    port = free_port()
     conf = tmp_path / "nginx.conf"
     conf.write_text(loopback_config(port, {n: s.server_port for n, s in replicas.items()}))
     access_log = tmp_path / "access.log"
@@ -147,7 +140,7 @@ def proxy(tmp_path: Path) -> Iterator[Proxy]:
 
 def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
     conf = tmp_path / "nginx.conf"
-    conf.write_text(loopback_config(_free_port(), {"tandem-1": 1, "tandem-2": 2}))
+    conf.write_text(loopback_config(free_port(), {"tandem-1": 1, "tandem-2": 2}))
     result = subprocess.run(
         nginx_command(conf, "-t"), capture_output=True, text=True, timeout=30, check=False
     )
@@ -157,7 +150,7 @@ def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
 
 def test_nginx_check_rejects_a_broken_configuration(tmp_path: Path) -> None:
     conf = tmp_path / "nginx.conf"
-    text = loopback_config(_free_port(), {"tandem-1": 1, "tandem-2": 2})
+    text = loopback_config(free_port(), {"tandem-1": 1, "tandem-2": 2})
     conf.write_text(text.replace("hash $tandem_document_id consistent;", "hash;"))
     result = subprocess.run(
         nginx_command(conf, "-t"), capture_output=True, text=True, timeout=30, check=False

@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,14 +20,8 @@ from pathlib import Path
 
 from tests.deploy.manifests import ROOT, containers, find, render
 from tests.deploy.test_container import _env, dockerfile_stages
-from tests.support.servers import listening
+from tests.support.servers import free_port, listening
 from tests.support.waiting import wait_until
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _clean_env(**variables: str) -> dict[str, str]:
@@ -47,7 +40,7 @@ def _python_tool(command: list[str]) -> list[str]:
 @contextmanager
 def tandem_server(env: dict[str, str]) -> Iterator[int]:
     """``python -m backend.serve`` (the image's CMD) on a free loopback port."""
-    port = _free_port()
+    port = free_port()
     env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
     process = subprocess.Popen(
         _python_tool(json.loads(dockerfile_stages()[-1].all("CMD")[0])),
