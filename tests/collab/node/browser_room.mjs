@@ -12,18 +12,10 @@ import { createInterface } from 'node:readline'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
+import { until } from './helpers.mjs'
 
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
 const readStep = async () => JSON.parse((await lines.next()).value)
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const until = async (check, ms) => {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) return false
-    await sleep(100)
-  }
-  return true
-}
 
 const { url, doc: docId, tokens, names, cursorEvery = 1000, deadlineSeconds = 300 } = await readStep()
 const deadline = setTimeout(() => { console.error('timed out'); process.exit(1) }, deadlineSeconds * 1000)
@@ -54,7 +46,7 @@ const moveCursor = (client) => {
   client.provider.awareness.setLocalStateField('cursor', { anchor: at(anchor), head: at(Math.min(size, anchor + 3)) })
 }
 
-await until(() => clients.every((c) => c.provider.synced), 60000)
+await until(() => clients.every((c) => c.provider.synced), 60000, 100)
 const connectedAt = Date.now()
 console.log(JSON.stringify({ ready: clients.every((c) => c.provider.synced) }))
 const timers = clients.map((c) => setTimeout(() => {
@@ -65,7 +57,7 @@ const { paragraphs: expected, browsers, waitSeconds = 30 } = await readStep()
 const same = (c) => JSON.stringify(paragraphs(c)) === JSON.stringify(expected)
 const shown = (c) => new Set([...c.provider.awareness.getStates()].filter(([id]) => id !== c.doc.clientID).map(([, s]) => s.user?.name))
 const seesEveryone = (c) => [...browsers, ...names].every((name) => name === c.name || shown(c).has(name))
-await until(() => clients.every((c) => same(c) && seesEveryone(c)), waitSeconds * 1000)
+await until(() => clients.every((c) => same(c) && seesEveryone(c)), waitSeconds * 1000, 100)
 timers.forEach(clearTimeout)
 clients.forEach((c) => clearInterval(c.timer))
 stopping = true

@@ -6,6 +6,7 @@
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
+import { paragraph, until as untilWithin } from './helpers.mjs'
 
 const { WS_URL, DOC_ID, TOKEN_A, TOKEN_B, USER_A, USER_B } = process.env
 const deadline = setTimeout(() => { console.error('timed out'); process.exit(1) }, 20000)
@@ -19,15 +20,7 @@ function open (token, name) {
   return { doc, provider, body: doc.getXmlFragment('default') }
 }
 
-const until = (check) => new Promise((resolve) => {
-  const timer = setInterval(() => { if (check()) { clearInterval(timer); resolve() } }, 20)
-})
-
-function paragraph (text) {
-  const p = new Y.XmlElement('paragraph')
-  p.insert(0, [new Y.XmlText(text)])
-  return p
-}
+const until = (check) => untilWithin(check, Infinity, 20) // the deadline above ends it
 
 const a = open(TOKEN_A, 'Node A')
 const b = open(TOKEN_B, 'Node B')

@@ -9,12 +9,12 @@
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
+import { sleep, until as untilWithin } from './helpers.mjs'
 
 const { WS_URL, DOC_ID, TOKEN_A, TOKEN_B, MODE, MEGABYTES } = process.env
 const WS_URL_B = process.env.WS_URL_B ?? WS_URL
 const deadline = setTimeout(() => { console.error('timed out'); process.exit(1) }, 240000)
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const until = async (check) => { while (!check()) await sleep(20) }
+const until = (check) => untilWithin(check, Infinity, 20) // the deadline above ends it
 
 function open (url, token) {
   const doc = new Y.Doc()

@@ -14,6 +14,7 @@ import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
 import { createInterface } from 'node:readline'
 import { WebsocketProvider } from 'y-websocket'
+import { paragraph } from './helpers.mjs'
 
 // Browsers have a global WebSocket; y-websocket's resyncInterval reads WebSocket.OPEN from it.
 globalThis.WebSocket ??= WebSocket
@@ -107,12 +108,6 @@ function report (client) {
     sent: client.sent,
     received: client.received
   }
-}
-
-function paragraph (text) {
-  const p = new Y.XmlElement('paragraph')
-  p.insert(0, [new Y.XmlText(text)])
-  return p
 }
 
 const commands = {

@@ -27,22 +27,13 @@ import readline from 'node:readline'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
+import { sleep, until } from './helpers.mjs'
 
 process.setMaxListeners(0) // each provider listens for the process's exit
 const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]()
 const config = JSON.parse((await lines.next()).value)
 const { urls, doc: docId, tokens, first = 0, names, writeEvery = 500, cursorEvery = 1000, failover = false } = config
 const say = (message) => process.stdout.write(JSON.stringify(message) + '\n')
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-const until = async (check, ms) => {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) return false
-    await sleep(50)
-  }
-  return true
-}
 
 let stopping = false
 const clients = tokens.map((token, k) => {
