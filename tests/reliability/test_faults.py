@@ -171,28 +171,31 @@ def _add_room(figures: Figures, settled: Settled) -> None:
     )
 
 
-async def test_kill_9_at_random_moments_loses_no_acknowledged_update(
-    scene: Scene, second: TandemProcess, tmp_path: Path
+async def replica_fault_trials(
+    figures: Figures,
+    servers: list[TandemProcess],
+    log_dir: Path,
+    *,
+    trials: int,
+    fault_at: tuple[float, float],
+    fault: Callable[[TandemProcess], Awaitable[None]],
+    codes: set[int],
 ) -> None:
-    figures = Figures("kill -9 of a replica while typing")
+    """``trials`` room typing trials, ``fault`` striking each replica in turn (started again
+    after each trial), at a seeded random moment; nothing acknowledged may be lost."""
     figures.seed = seed = harness.seed_for(figures.scenario)
     random = harness.rng(seed)
-    servers = [scene.server, second]
     members = await sync_to_async(_room_members)()
-    for trial in range(harness.size(2, 20)):
+    for trial in range(trials):
         victim = servers[trial % 2]
-
-        async def kill(victim: TandemProcess = victim) -> None:
-            victim.kill()
-
         seconds, sent, acked, lost, typists, settled = await room_typing_trial(
             servers,
             victim,
             members,
-            tmp_path / f"room-{trial}",
-            fault_at=random.uniform(0.1, 1.4),
-            fault=kill,
-            codes={1006},
+            log_dir / f"room-{trial}",
+            fault_at=random.uniform(*fault_at),
+            fault=lambda victim=victim: fault(victim),
+            codes=codes,
         )
         assert sum(t.reconnects for t in typists) >= 1
         await asyncio.to_thread(victim.start)
@@ -206,38 +209,38 @@ async def test_kill_9_at_random_moments_loses_no_acknowledged_update(
     harness.record(figures)
 
 
+async def test_kill_9_at_random_moments_loses_no_acknowledged_update(
+    scene: Scene, second: TandemProcess, tmp_path: Path
+) -> None:
+    async def kill(victim: TandemProcess) -> None:
+        victim.kill()
+
+    await replica_fault_trials(
+        Figures("kill -9 of a replica while typing"),
+        [scene.server, second],
+        tmp_path,
+        trials=harness.size(2, 20),
+        fault_at=(0.1, 1.4),
+        fault=kill,
+        codes={1006},
+    )
+
+
 async def test_sigterm_drain_while_typing_loses_nothing(
     scene: Scene, second: TandemProcess, tmp_path: Path
 ) -> None:
-    figures = Figures("SIGTERM drain while typing")
-    figures.seed = seed = harness.seed_for(figures.scenario)
-    random = harness.rng(seed)
-    servers = [scene.server, second]
-    members = await sync_to_async(_room_members)()
-    for trial in range(harness.size(1, 5)):
-        victim = servers[trial % 2]
+    async def drain(victim: TandemProcess) -> None:
+        assert await asyncio.to_thread(victim.stop) in (0, -15)
 
-        async def drain(victim: TandemProcess = victim) -> None:
-            assert await asyncio.to_thread(victim.stop) in (0, -15)
-
-        seconds, sent, acked, lost, _, settled = await room_typing_trial(
-            servers,
-            victim,
-            members,
-            tmp_path / f"room-{trial}",
-            fault_at=random.uniform(0.2, 1.2),
-            fault=drain,
-            codes={1012},
-        )
-        await asyncio.to_thread(victim.start)
-        figures.trials += 1
-        figures.sent += sent
-        figures.acked += acked
-        figures.lost += lost
-        figures.converge_seconds = max(figures.converge_seconds, seconds, settled.settle_seconds)
-        _add_room(figures, settled)
-        assert lost == 0, f"trial {trial}: {lost} acknowledged updates lost (seed {seed})"
-    harness.record(figures)
+    await replica_fault_trials(
+        Figures("SIGTERM drain while typing"),
+        [scene.server, second],
+        tmp_path,
+        trials=harness.size(1, 5),
+        fault_at=(0.2, 1.2),
+        fault=drain,
+        codes={1012},
+    )
 
 
 @pytest.mark.parametrize("fault", ["restart", "pause"])
