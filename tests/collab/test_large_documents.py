@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 from typing import Any
 
 import pytest
@@ -13,7 +11,7 @@ from pycrdt import XmlFragment
 
 from backend.collab.api.selectors import document_state
 from tests.support.factories import token_for
-from tests.support.providers import NODE_DIR
+from tests.support.node import run_script
 from tests.support.scene import Scene
 from tests.support.servers import TandemProcess
 
@@ -27,7 +25,6 @@ async def _paste(
 ) -> dict[str, Any]:
     """Run paste.mjs: the owner's provider changes, the editor's (on ``reader``) watches."""
     env = {
-        **os.environ,
         "WS_URL": f"{scene.server.ws_url}/ws/documents",
         "WS_URL_B": f"{(reader or scene.server).ws_url}/ws/documents",
         "DOC_ID": str(scene.document.id),
@@ -36,12 +33,7 @@ async def _paste(
         "MODE": mode,
         "MEGABYTES": str(megabytes),
     }
-    process = await asyncio.create_subprocess_exec(
-        "node", "paste.mjs", cwd=NODE_DIR, env=env, stdout=-1, stderr=-1
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 300)
-    assert process.returncode == 0, stderr.decode()[-4000:]
-    result: dict[str, Any] = json.loads(stdout.decode().strip().splitlines()[-1])
+    result = await run_script("paste.mjs", env, timeout=300)
     print(json.dumps(result))  # the figures, for the record (pytest -s)
     return result
 

@@ -23,7 +23,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from backend.collab.core import protocol
 from backend.documents.models import Role
 from tests.support.factories import make_document, token_for
-from tests.support.providers import NODE_DIR, room_members
+from tests.support.node import NODE_DIR
+from tests.support.providers import room_members
 from tests.support.scene import Scene
 from tests.support.waiting import wait_until_async
 

@@ -27,11 +27,11 @@ from tests.e2e.conftest import (
     type_at_end,
 )
 from tests.support.factories import make_user, share, token_for
+from tests.support.node import NODE_DIR
 from tests.support.rest import api
-from tests.support.servers import ROOT, TandemProcess
+from tests.support.servers import TandemProcess
 from tests.support.waiting import wait_until
 
-NODE_DIR = ROOT / "tests" / "collab" / "node"
 MESSAGE_CAP = 200_000
 DOCUMENT_CAP = 200_000
 # y-websocket's longest wait between attempts is the editor's maxBackoffTime (5 s).

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,11 +25,11 @@ from backend.collab.core import protocol
 from tests.reliability import harness
 from tests.reliability.harness import Figures
 from tests.support.factories import token_for
+from tests.support.node import NODE_DIR
 from tests.support.scene import Scene
 from tests.support.servers import TandemProcess
 
 DOCUMENTED = {1000, 1009, 4400, 4429}
-NODE_DIR = Path(__file__).resolve().parent.parent / "collab" / "node"
 
 
 def varint(n: int) -> bytes:

@@ -22,8 +22,7 @@ from backend.collab.api.selectors import document_state
 from backend.collab.core.integration import state_vector
 from backend.documents.models import Document
 from tests.support.factories import make_user, share, token_for
-
-NODE_DIR = Path(__file__).resolve().parents[1] / "collab" / "node"
+from tests.support.node import NODE_DIR
 
 
 def room_members(document: Any, count: int, role: Any, *, prefix: str = "member") -> list[Any]:
