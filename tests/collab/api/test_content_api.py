@@ -24,7 +24,7 @@ from tests.support.scene import Scene
 
 pytestmark = pytest.mark.django_db
 DOUBLE_INTEGRATION = json.loads(
-    (Path(__file__).parent / "fixtures" / "yrs_double_integration.json").read_text()
+    (Path(__file__).parent.parent / "fixtures" / "yrs_double_integration.json").read_text()
 )
 
 

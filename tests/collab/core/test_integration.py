@@ -26,7 +26,7 @@ from backend.collab.core.integration import doc_from_log, integrate, snapshot_st
 from backend.collab.core.ports import LoadedLog, StoredUpdate
 from tests.support.updates import typed
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 ORDER = json.loads((FIXTURES / "yrs_pending_order.json").read_text())
 IN_LOG_ORDER = [bytes.fromhex(update) for update in ORDER["updates"]]
 ARRIVAL = [IN_LOG_ORDER[i] for i in ORDER["order"]]
