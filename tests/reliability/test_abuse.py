@@ -187,17 +187,21 @@ async def test_a_stalled_reader_keeps_memory_bounded_others_unaffected(
     delivered = time.monotonic() - started
     # The server closes the stalled socket (4408, then the ping timeout), but a close waits
     # for a flush that never comes: WS_STALL_SECONDS (2 s here) cuts it off.
+    # Allowed 10 s (WS_STALL_SECONDS is 2 s): on a loaded 2-core machine the cut-off has
+    # been seen to take over 5 s. The time it took is in the figures' note.
     log = tmp_path / "server.log"
+    caught_up = time.monotonic()
     try:
         await wait_until_async(
             lambda: (
                 scene.server.metric("tandem_connections_open") < open_before + 1
                 and "cutting off a WebSocket client" in log.read_text()
             ),
-            timeout=5,
+            timeout=10,
             every=0.2,
             what="the stalled socket to be cut off and its seat freed, once the others caught up",
         )
+        freed_after = time.monotonic() - caught_up
     finally:
         stalled.transport.abort()
     after = scene.server.rss_kb()
@@ -208,7 +212,7 @@ async def test_a_stalled_reader_keeps_memory_bounded_others_unaffected(
     figures.rss_before_kb, figures.rss_after_kb = before, after
     figures.note = (
         f"{count} updates of 50 kB to the others in {delivered:.1f} s; queue bound "
-        "256 KiB; stalled socket freed within 5 s: True"
+        f"256 KiB; stalled socket freed {freed_after:.1f} s after the others caught up"
     )
     harness.record(figures)
 
