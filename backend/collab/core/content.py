@@ -2,15 +2,19 @@
 
 The body is TipTap's field: a ``Y.XmlFragment`` named ``default`` holding block elements
 (``paragraph``, ``heading``, lists...) whose text carries marks (``bold``, ``link``...).
+Edits made here count text positions with ``text_positions.text_length``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
 from typing import Any, cast
 from urllib.parse import urlparse
 
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
+
+from backend.collab.core.text_positions import text_length
 
 BODY = "default"
 
@@ -123,7 +127,7 @@ def replace_with_text(doc: Doc[Any], text: str) -> None:
         for line in text.split("\n"):
             paragraph = fragment.children.append(XmlElement("paragraph"))
             if line:
-                paragraph.children.append(XmlText(line))
+                _write_runs(paragraph.children.append(XmlText()), [(line, None)])
 
 
 def replace_with_copy(doc: Doc[Any], source: Doc[Any]) -> None:
@@ -143,12 +147,16 @@ def _clear(fragment: XmlFragment) -> None:
 
 def _copy_into(parent: XmlFragment | XmlElement, node: Any) -> None:
     if isinstance(node, XmlText):
-        text = parent.children.append(XmlText())
-        position = 0
-        for chunk, attrs in node.diff():
-            text.insert(position, chunk, attrs)
-            position += len(chunk)
+        _write_runs(parent.children.append(XmlText()), node.diff())
     elif isinstance(node, XmlElement):
         element = parent.children.append(XmlElement(node.tag, _attributes(node)))
         for child in node.children:
             _copy_into(element, child)
+
+
+def _write_runs(text: XmlText, runs: Iterable[tuple[str, dict[str, Any] | None]]) -> None:
+    """Append each run of characters to ``text`` with exactly its marks (none for ``None``)."""
+    position = len(text)  # pycrdt's own length, in the same unit as text_length
+    for chunk, marks in runs:
+        text.insert(position, chunk, marks or {})
+        position += text_length(chunk)
