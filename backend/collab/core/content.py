@@ -102,7 +102,8 @@ def _html(node: Any) -> str:
 def _html_chunk(chunk: str, marks: dict[str, Any]) -> str:
     html = escape(chunk)
     for mark, tag in _MARK_TAGS.items():
-        if marks.get(mark):
+        # TipTap stores a mark as its attributes, ``{}`` for bold; a removed one is null.
+        if marks.get(mark) not in (None, False):
             html = f"<{tag}>{html}</{tag}>"
     link = marks.get("link")
     if isinstance(link, dict):
