@@ -49,6 +49,16 @@ def test_put_text_then_read_it_back(owner_client: APIClient, doc_url: str) -> No
     assert body["seq"] == 1
 
 
+def test_put_text_with_a_lone_surrogate_is_refused_and_changes_nothing(
+    owner_client: APIClient, doc_url: str
+) -> None:
+    body = '{"text": "half an emoji: \\ud83d"}'  # valid JSON, not encodable as UTF-8
+    put = owner_client.put(f"{doc_url}content/", body, content_type="application/json")
+    assert put.status_code == 400
+    assert "text" in put.json()
+    assert owner_client.get(f"{doc_url}content/").json()["seq"] == 0
+
+
 def test_history_versions_and_restore(owner_client: APIClient, doc_url: str) -> None:
     for text in ["one", "one two", "one two three"]:
         owner_client.put(f"{doc_url}content/", {"text": text})
