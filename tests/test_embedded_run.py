@@ -20,7 +20,7 @@ def _embedded_env(data_dir: Path) -> dict[str, str]:
     return {
         k: v
         for k, v in {**os.environ, "TANDEM_DATA_DIR": str(data_dir)}.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG"}
+        if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "METRICS_TOKEN"}
     }
 
 
@@ -49,6 +49,11 @@ def test_embedded_server_serves_the_api_with_no_services(
     assert document["role"] == "owner"
     assert (tmp_path / "tandem.sqlite3").exists()
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_embedded_server_shows_metrics_without_a_token(embedded_server: str) -> None:
+    with urllib.request.urlopen(f"{embedded_server}/metrics", timeout=5) as response:  # noqa: S310
+        assert b"tandem_connections_open" in response.read()
 
 
 def test_production_settings_refuse_to_start_without_secret_key(tmp_path: Path) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from tests.support.scene import Scene
+from tests.support.servers import TandemProcess, server_env
 
 
 @pytest.fixture
@@ -51,3 +54,17 @@ async def test_metrics_count_connections_updates_and_rejections(scene: Scene) ->
     assert _value(text, "tandem_commit_seconds_count") >= 1
     assert _value(text, "tandem_bytes_received_total") > 0
     assert _value(text, "tandem_bytes_sent_total") > 0
+
+
+def test_production_without_a_token_refuses_metrics_and_says_how_to_fix_it(
+    transactional_db: None, tmp_path: Path
+) -> None:
+    with TandemProcess(server_env(METRICS_TOKEN=""), log_path=tmp_path / "server.log") as server:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _scrape(f"{server.http_url}/metrics", None)
+        assert refused.value.code == 403
+        body = refused.value.read()
+    assert b"tandem_" not in body, "no metric may leak"
+    detail = json.loads(body)["detail"]
+    assert "METRICS_TOKEN" in detail
+    assert "Authorization: Bearer <token>" in detail

@@ -225,7 +225,8 @@ def test_every_setting_is_a_documented_variable(
 def test_the_secrets_hold_marked_examples_of_the_production_settings(
     example: list[Resource], secrets: dict[str, str]
 ) -> None:
-    assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL"} <= set(secrets)
+    # Production serves /metrics only with METRICS_TOKEN: the app must get one.
+    assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "METRICS_TOKEN"} <= set(secrets)
     # Every secret value shipped is visibly an example (the Redis URL holds no secret).
     for secret in (r for r in example if r["kind"] == "Secret"):
         for key, value in secret["stringData"].items():

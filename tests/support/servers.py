@@ -49,6 +49,9 @@ def test_database_url() -> str:
     )
 
 
+TEST_METRICS_TOKEN = "tandem-test-metrics-token"
+
+
 def server_env(**overrides: str) -> dict[str, str]:
     """The environment of a server sharing this test's PostgreSQL database and Redis."""
     env = dict(os.environ)
@@ -58,6 +61,7 @@ def server_env(**overrides: str) -> dict[str, str]:
         REDIS_PREFIX=settings.REDIS_PREFIX,
         SECRET_KEY=settings.SECRET_KEY,
         DATABASE_CONN_MAX_AGE="0",
+        METRICS_TOKEN=TEST_METRICS_TOKEN,  # production mode serves /metrics only with one
     )
     env.update(overrides)
     return env
@@ -135,7 +139,10 @@ class TandemProcess:
 
     def metric(self, name: str) -> float:
         """Sum of one Prometheus metric's samples on ``/metrics``."""
-        with urllib.request.urlopen(f"{self.http_url}/metrics", timeout=10) as response:  # noqa: S310
+        token = self.env.get("METRICS_TOKEN", "")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(f"{self.http_url}/metrics", headers=headers)  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             text = response.read().decode()
         total = 0.0
         for line in text.splitlines():
