@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,12 @@ async def test_clients_on_two_replicas_co_edit_with_cursors_and_presence(
         _get, second, f"/api/documents/{scene.document.id}/presence/", scene.viewer
     )
     assert sorted(p["username"] for p in presence) == ["editor", "owner"]
-    assert len({p["replicas"][0] for p in presence}) == 2
+    # Members see who and since when, never where: replica names are host names and pids.
+    assert all(set(p) == {"username", "since", "connections"} for p in presence), presence
+    assert socket.gethostname() not in json.dumps(presence)
+    # Operators see where from the metrics: one connection on each replica.
+    for process in (scene.server, second):
+        assert await asyncio.to_thread(process.metric, "tandem_connections_open") == 1
     await alice.drop()
     await bob.wait_for(lambda: 11 not in bob.awareness)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,12 +39,15 @@ def document_history(*, document: Document) -> QuerySet[DocumentUpdate]:
 
 @dataclass
 class Present:
-    """One user connected to a document: since when, with how many sockets, where."""
+    """One user connected to a document: since when, with how many sockets.
+
+    Which replica holds a socket is for operators (metrics carry a ``replica`` label), not
+    for members: it would tell any viewer the servers' host names and process ids.
+    """
 
     username: str
     since: datetime
     connections: int = 0
-    replicas: list[str] = field(default_factory=list)
 
 
 def document_presence(*, document: Document) -> list[Present]:
@@ -63,6 +66,4 @@ def document_presence(*, document: Document) -> list[Present]:
         since = datetime.fromtimestamp(entry.since, tz=UTC)
         present = users.setdefault(entry.username, Present(entry.username, since))
         present.connections += 1
-        if entry.replica not in present.replicas:
-            present.replicas.append(entry.replica)
     return list(users.values())

@@ -32,4 +32,3 @@ class PresenceOutput(serializers.Serializer[Any]):
     username = serializers.CharField()
     since = serializers.DateTimeField()
     connections = serializers.IntegerField()
-    replicas = serializers.ListField(child=serializers.CharField())
