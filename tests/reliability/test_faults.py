@@ -157,6 +157,17 @@ async def room_typing_trial(
     assert settled.converged, settled.summary()
     assert settled.seeing_everyone == ROOM, settled.summary()
     assert settled.claimed_names_shown == 0, settled.summary()
+    # The typists too: each one the victim served was closed by it, with ``codes``, and no
+    # other connection was closed (every typist starts on server ``i % 2``).
+    victim_url = f"{victim.ws_url}/"
+    on_victim = {t.name for i, t in enumerate(typists) if servers[i % len(servers)] is victim}
+    closes = {
+        t.name: [("victim" if url.startswith(victim_url) else "other", code) for url, code in c]
+        for t in typists
+        if t.client is not None and (c := t.client.closes)
+    }
+    assert {n for n, c in closes.items() if c[0][0] == "victim"} == on_victim, closes
+    assert {code for c in closes.values() for _, code in c} <= codes, closes
     return seconds, sent, acked, lost, typists, settled
 
 

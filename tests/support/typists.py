@@ -34,7 +34,12 @@ class TrackedClient(YClient):
         self._folded = 0
         self._label: str | None = None
         self.delivered: list[float] = []  # when each ack or update frame arrived
-        self.close_history: list[int | None] = []
+        self.closes: list[tuple[str, int | None]] = []  # (url, close code) per connection
+
+    @property
+    def close_history(self) -> list[int | None]:
+        """The close code of each connection that ended (websockets: 1006 without a frame)."""
+        return [code for _, code in self.closes]
 
     async def _handle(self, frame: bytes) -> None:
         if (frame[:1] == b"\x64" and frame[1:2] in (b"\x01", b"\x02")) or frame[:2] == b"\x00\x02":
@@ -43,7 +48,7 @@ class TrackedClient(YClient):
 
     async def reconnect(self, url: str | None = None) -> None:
         self.fold_acks()
-        self.close_history.append(self.close_code)
+        self.closes.append((self.url, self.close_code))
         if self._subscription is not None:
             self.doc.unobserve(self._subscription)
             self._subscription = None
