@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import XmlElement, XmlText
 
@@ -87,20 +87,19 @@ async def _scenario(url: str, steps: list[tuple[int, str, int, str]]) -> str:
             await client.close()
 
 
-@settings(
-    max_examples=12,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(steps=st.lists(step, min_size=1, max_size=25))
-def test_random_sessions_converge(
-    server: TandemProcess, steps: list[tuple[int, str, int, str]]
-) -> None:
-    owner = make_user()
-    editor = make_user()
-    document = make_document(owner=owner)
-    share(document, editor, Role.EDITOR)
-    url = f"{server.ws_url}/ws/documents/{document.id}?token={token_for(owner)}"
-    converged = asyncio.run(_scenario(url, steps))
-    stored, _ = document_state(document=Document.objects.get(pk=document.pk))
-    assert str(content.body(stored)) == converged
+def test_random_sessions_converge(server: TandemProcess) -> None:
+    # The server is a function-scoped fixture: one per test, shared by every example (each
+    # example opens its own document), so @given wraps an inner function, not the test.
+    @settings(max_examples=12, deadline=None)
+    @given(steps=st.lists(step, min_size=1, max_size=25))
+    def check(steps: list[tuple[int, str, int, str]]) -> None:
+        owner = make_user()
+        editor = make_user()
+        document = make_document(owner=owner)
+        share(document, editor, Role.EDITOR)
+        url = f"{server.ws_url}/ws/documents/{document.id}?token={token_for(owner)}"
+        converged = asyncio.run(_scenario(url, steps))
+        stored, _ = document_state(document=Document.objects.get(pk=document.pk))
+        assert str(content.body(stored)) == converged
+
+    check()

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import websockets
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import write_var_uint
 
@@ -98,9 +98,7 @@ def test_parse_fuzz_at_volume() -> None:
     examples = harness.size(3000, 50_000)
     count = 0
 
-    @settings(
-        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
-    )
+    @settings(max_examples=examples, deadline=None, database=None)
     @given(frame=frames)
     def check(frame: bytes) -> None:
         nonlocal count
@@ -184,9 +182,7 @@ def test_random_frames_against_a_real_server(scene_sync: Any) -> None:
     before = watcher.text()
     url = scene.url(scene.editor)
 
-    @settings(
-        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
-    )
+    @settings(max_examples=examples, deadline=None, database=None)
     @given(frame=frames)
     def check(frame: bytes) -> None:
         outcome = loop.run_until_complete(_send_one(url, frame))

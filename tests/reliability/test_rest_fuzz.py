@@ -8,7 +8,7 @@ import random
 from typing import Any
 
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.reliability import harness
@@ -76,7 +76,6 @@ def _fuzz(
         max_examples=examples,
         deadline=None,
         database=None,
-        suppress_health_check=list(HealthCheck),
         derandomize=True,
     )
     @given(case=cases, real=st.booleans(), caller=callers)
