@@ -323,6 +323,13 @@ def test_websockets_are_hashed_on_the_document_id_in_the_path(example: list[Reso
     assert "/ws/" not in _routes(http)
 
 
+def test_the_websocket_ingress_logs_no_query_string(example: list[Resource]) -> None:
+    # ingress-nginx's default access log line holds $request, query string (token) included,
+    # and its format is controller-wide: the Ingress that carries tokens logs no access lines.
+    annotations = find(example, "Ingress", "tandem-websocket")["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/enable-access-log"] == "false"
+
+
 def test_websocket_connections_outlive_idle_periods(example: list[Resource]) -> None:
     annotations = find(example, "Ingress", "tandem-websocket")["metadata"]["annotations"]
     for timeout in ("proxy-read-timeout", "proxy-send-timeout"):
