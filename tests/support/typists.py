@@ -61,6 +61,10 @@ class TrackedClient(YClient):
     def cut_off(self) -> bool:
         return self._reader is None or self._reader.done()
 
+    def awaiting_acks(self) -> int:
+        """How many writes of this connection the server has not acknowledged yet."""
+        return len(self._writes) - len(self.acks)
+
     def fold_acks(self) -> None:
         for index in range(self._folded, min(len(self.acks), len(self._writes))):
             self.acked.update(self._writes[index])
