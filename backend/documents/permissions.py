@@ -91,17 +91,15 @@ def document_access_snapshots(
     }
     snapshots = {}
     for document_id, users in users_by_document.items():
-        roles = {
-            user_id: role
-            for user_id in users
-            if (
-                role := role_from(
-                    active=user_id in active,
-                    owner=document_id in owners and owners[document_id] == user_id,
-                    membership=memberships.get((document_id, user_id)),
-                )
+        roles = {}
+        for user_id in users:
+            role = role_from(
+                active=user_id in active,
+                owner=owners.get(document_id) == user_id,
+                membership=memberships.get((document_id, user_id)),
             )
-        }
+            if role is not None:
+                roles[user_id] = role
         snapshots[document_id] = AccessSnapshot(
             roles=roles,
             inactive=frozenset(users - active),
