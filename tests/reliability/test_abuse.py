@@ -160,9 +160,11 @@ async def test_a_stalled_reader_keeps_memory_bounded_others_unaffected(
     scene: Scene, tmp_path: Path
 ) -> None:
     """A client that stops reading (tiny receive buffer, nothing read) in a busy document:
-    more than the kernel's socket buffers hold (4 MiB here) is sent its way, so the server's
+    the writer goes on until the server has fallen WS_MAX_QUEUED_BYTES behind on it (how
+    much that takes depends on the kernel's socket buffers, 4 MiB or more), so the server's
     close cannot flush, and only WS_STALL_SECONDS frees it."""
     figures = Figures("stalled client in a busy document")
+    log = tmp_path / "server.log"
     before = scene.server.rss_kb()
     watcher = await scene.client(scene.viewer)
     stalled_socket = socket.socket()
@@ -175,21 +177,25 @@ async def test_a_stalled_reader_keeps_memory_bounded_others_unaffected(
     await asyncio.wait_for(stalled.recv(), 10)  # admitted: its seat is counted below
     open_before = scene.server.metric("tandem_connections_open")
     writer = await scene.client(scene.owner)
-    count = harness.size(120, 600)
+    # Enough 50 kB updates to pass any socket buffers the kernel grants (tcp_wmem's maximum
+    # on the server side), and a few more at the large size.
+    most = 3 * _send_buffer_max() // 50_000 + harness.size(0, 200)
+    count = 0
     started = time.monotonic()
-    for i in range(count):
-        writer.append_paragraph(f"{i:04d}" + "x" * 50_000)
+    while count < most and (count < 20 or _SLOW not in log.read_text()):
+        writer.append_paragraph(f"{count:04d}" + "x" * 50_000)
+        count += 1
         await asyncio.sleep(1 / 40)  # pacing: under the 50 messages/s limit
         # The watcher shares this process with the writer; at the large size it could fall
         # WS_MAX_QUEUED_BYTES behind and be cut off as a slow consumer itself (4408).
-        await watcher.wait_for(lambda n=i - 2: len(watcher.body.children) >= n, timeout=30)
+        await watcher.wait_for(lambda n=count - 3: len(watcher.body.children) >= n, timeout=30)
     await watcher.wait_for(lambda: len(watcher.body.children) == count, timeout=60)
+    assert _SLOW in log.read_text(), f"{count} updates of 50 kB never filled the stalled socket"
     delivered = time.monotonic() - started
     # The server closes the stalled socket (4408, then the ping timeout), but a close waits
     # for a flush that never comes: WS_STALL_SECONDS (2 s here) cuts it off.
     # Allowed 10 s (WS_STALL_SECONDS is 2 s): on a loaded 2-core machine the cut-off has
     # been seen to take over 5 s. The time it took is in the figures' note.
-    log = tmp_path / "server.log"
     caught_up = time.monotonic()
     try:
         await wait_until_async(
@@ -215,6 +221,17 @@ async def test_a_stalled_reader_keeps_memory_bounded_others_unaffected(
         f"256 KiB; stalled socket freed {freed_after:.1f} s after the others caught up"
     )
     harness.record(figures)
+
+
+_SLOW = "closing a connection that fell"  # the server's log line for a 4408 close
+
+
+def _send_buffer_max() -> int:
+    """The most a TCP socket's send buffer may grow to here (net.ipv4.tcp_wmem's maximum)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+    except (OSError, IndexError, ValueError):
+        return 4 * 1024 * 1024  # Linux's default
 
 
 class FreezingProxy:
