@@ -133,7 +133,10 @@ WS_MAX_MESSAGES_PER_SECOND = env.float("WS_MAX_MESSAGES_PER_SECOND", default=200
 WS_MAX_CONNECTIONS_PER_USER = env.int("WS_MAX_CONNECTIONS_PER_USER", default=50)
 WS_MAX_QUEUED_BYTES = env.int("WS_MAX_QUEUED_BYTES", default=16 * 1024 * 1024)
 WS_MAX_AWARENESS_BYTES = env.int("WS_MAX_AWARENESS_BYTES", default=64 * 1024)
-WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=ALLOWED_HOSTS)
+# Browser origins (scheme://host[:port]) allowed to open WebSockets besides the server's own
+# origin, which is always allowed (backend/collab/edge/origins.py): e.g. a frontend on
+# another host. Scheme, host and port must all match.
+WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[])
 SNAPSHOT_EVERY = env.int("SNAPSHOT_EVERY", default=500)
 ROOM_MAX_WAITING_UPDATES = env.int("ROOM_MAX_WAITING_UPDATES", default=256)
 ROOM_IDLE_SECONDS = env.float("ROOM_IDLE_SECONDS", default=5.0)

@@ -9,7 +9,8 @@ from django.conf import settings
 from django.urls import re_path
 
 from backend.collab.edge.consumers import DocumentConsumer
-from backend.collab.edge.middleware import JWTAuthMiddleware, OptionalOriginValidator
+from backend.collab.edge.middleware import JWTAuthMiddleware
+from backend.collab.edge.origins import OriginCheck
 
 websocket_urlpatterns = [
     re_path(r"^ws/documents/(?P<document_id>[^/?]+)/?$", DocumentConsumer.as_asgi()),
@@ -18,6 +19,8 @@ websocket_urlpatterns = [
 
 def websocket_application() -> Any:
     """Origin check, then JWT authentication, then the routes."""
-    return OptionalOriginValidator(
-        JWTAuthMiddleware(URLRouter(websocket_urlpatterns)), settings.WS_ALLOWED_ORIGINS
+    return OriginCheck(
+        JWTAuthMiddleware(URLRouter(websocket_urlpatterns)),
+        allowed=settings.WS_ALLOWED_ORIGINS,
+        allowed_hosts=settings.ALLOWED_HOSTS,
     )
