@@ -1,5 +1,7 @@
 """The ASGI lifespan protocol: on shutdown, flush every room before the process exits.
 
+At startup it starts the event-loop lag monitor (``loop_lag``), stopped after the flush.
+
 uvicorn closes open WebSockets with 1012 (service restart) when it receives SIGTERM, waits
 for their handlers, then sends ``lifespan.shutdown``; here every pending write is committed
 and each room's final snapshot stored.
@@ -14,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
+from backend.collab.edge.loop_lag import start_loop_lag_monitor, stop_loop_lag_monitor
 from backend.collab.edge.runtime import Runtime, current_runtime
 
 logger = logging.getLogger(__name__)
@@ -27,11 +30,13 @@ async def lifespan_app(
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            start_loop_lag_monitor()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             runtime = current_runtime()
             if runtime is not None:
                 await _close(runtime)
+            await stop_loop_lag_monitor()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

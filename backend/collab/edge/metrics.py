@@ -54,6 +54,12 @@ bytes_received = Counter(
 bytes_sent = Counter("tandem_bytes_sent", "WebSocket payload bytes sent.", ["replica"]).labels(
     REPLICA
 )
+event_loop_lag_seconds = Histogram(
+    "tandem_event_loop_lag_seconds",
+    "How late the event loop ran a timer: how long something blocked it.",
+    ["replica"],
+    buckets=_LATENCY_BUCKETS,
+).labels(REPLICA)
 
 
 def rejected(reason: str) -> None:
