@@ -106,3 +106,34 @@ def document_access_snapshots(
             generations={u: generations[u] for u in users},
         )
     return snapshots
+
+
+def writers_among(
+    *, owners: dict[uuid.UUID, int], authors: dict[uuid.UUID, set[int]]
+) -> dict[uuid.UUID, set[int]]:
+    """Which of each document's ``authors`` may edit it now (one or two queries).
+
+    ``owners`` holds each document's owner (read by the caller under the document's lock);
+    called where updates are appended, so a write is judged by the roles of that moment."""
+    user_ids = set().union(*authors.values()) if authors else set()
+    active = set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
+    others = {d: (users & active) - {owners.get(d)} for d, users in authors.items()}
+    members: dict[tuple[uuid.UUID, int], str] = {}
+    if any(others.values()):
+        rows = Membership.objects.filter(
+            document_id__in=[d for d, users in others.items() if users],
+            user_id__in=set().union(*others.values()),
+        ).values_list("document_id", "user_id", "role")
+        members = {(document_id, user_id): role for document_id, user_id, role in rows}
+    allowed: dict[uuid.UUID, set[int]] = {}
+    for document_id, users in authors.items():
+        allowed[document_id] = set()
+        for user_id in users:
+            role = role_from(
+                active=user_id in active,
+                owner=owners.get(document_id) == user_id,
+                membership=members.get((document_id, user_id)),
+            )
+            if role is not None and role.allows(Role.EDITOR):
+                allowed[document_id].add(user_id)
+    return allowed

@@ -7,6 +7,7 @@ from django.db import transaction
 
 from backend.documents.errors import InvalidRequest, MemberNotFound
 from backend.documents.models import Document, Membership, Role
+from backend.documents.signals import announce_access_change
 
 SHAREABLE_ROLES = (Role.EDITOR, Role.VIEWER)
 
@@ -30,7 +31,10 @@ def document_rename(*, document: Document, title: str) -> Document:
 
 @transaction.atomic
 def document_delete(*, document: Document) -> None:
+    users = {document.owner_id, *document.memberships.values_list("user_id", flat=True)}
+    document_id = document.pk
     document.delete()
+    announce_access_change(user_ids=users, document_id=document_id)
 
 
 @transaction.atomic
@@ -38,26 +42,41 @@ def member_add(*, document: Document, username: str, role: Role) -> Membership:
     """Share ``document`` with ``username`` as editor or viewer."""
     user = _shareable_user(document=document, username=username)
     _check_shareable_role(role)
+    _lock(document)
     if Membership.objects.filter(document=document, user=user).exists():
         raise InvalidRequest(
             f"{username} is already a member; change their role with PATCH instead.",
             field="username",
         )
-    return Membership.objects.create(document=document, user=user, role=role.value)
+    membership = Membership.objects.create(document=document, user=user, role=role.value)
+    announce_access_change(user_ids={user.pk}, document_id=document.pk)
+    return membership
 
 
 @transaction.atomic
 def member_set_role(*, document: Document, username: str, role: Role) -> Membership:
     _check_shareable_role(role)
+    _lock(document)
     membership = _membership(document=document, username=username)
     membership.role = role.value
     membership.save(update_fields=["role"])
+    announce_access_change(user_ids={membership.user_id}, document_id=document.pk)
     return membership
 
 
 @transaction.atomic
 def member_remove(*, document: Document, username: str) -> None:
-    _membership(document=document, username=username).delete()
+    _lock(document)
+    membership = _membership(document=document, username=username)
+    membership.delete()
+    announce_access_change(user_ids={membership.user_id}, document_id=document.pk)
+
+
+def _lock(document: Document) -> None:
+    """Take the document row's lock, as appending updates does (collab's update log): a
+    role change and a write are then ordered, and a write committed after the change is
+    judged by it."""
+    Document.objects.select_for_update().filter(pk=document.pk).values_list("pk").first()
 
 
 def _shareable_user(*, document: Document, username: str) -> User:

@@ -20,6 +20,7 @@ from rest_framework_simplejwt.serializers import (
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 
 from backend.documents.models import AccountState
+from backend.documents.signals import announce_access_change
 
 CLAIM = "gen"
 REVOKED = "This token was revoked (logged out everywhere). Log in again."
@@ -49,6 +50,7 @@ def user_logout_everywhere(*, user: User) -> None:
     """Revoke every token issued to ``user`` so far."""
     state, _ = AccountState.objects.get_or_create(user=user)
     AccountState.objects.filter(pk=state.pk).update(token_generation=F("token_generation") + 1)
+    announce_access_change(user_ids={user.pk}, document_id=None)
 
 
 class TokenObtainSerializer(TokenObtainPairSerializer):

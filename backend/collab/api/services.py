@@ -19,7 +19,7 @@ from backend.collab.core import content
 from backend.collab.core.ports import PendingWrite
 from backend.collab.edge.fanout import group_name, update_message
 from backend.collab.storage import update_log
-from backend.documents.errors import InvalidRequest
+from backend.documents.errors import InvalidRequest, RoleRequired
 from backend.documents.models import Document
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,10 @@ def document_restore(*, document: Document, seq: int, author: User) -> int:
 
 
 def _commit(document: Document, update: bytes, author: User) -> int:
-    seq = update_log.append(document.pk, [PendingWrite(update, author.pk)]) + 1
+    appended = update_log.append(document.pk, [PendingWrite(update, author.pk)])
+    if appended.refused:
+        raise RoleRequired("This needs the editor role; yours changed while the write ran.")
+    seq = appended.previous + 1
     _announce(document.pk, seq, update)
     return seq
 

@@ -32,6 +32,16 @@ class StoredUpdate:
 
 
 @dataclass(frozen=True)
+class Appended:
+    """What an append committed: the writes after ``previous``, less the refused ones."""
+
+    previous: int  # the head before the writes
+    # Authors who could no longer write when the append took the document's lock (removed,
+    # demoted, deactivated): their writes were not stored, the others' got the next numbers.
+    refused: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
 class LoadedLog:
     snapshot: bytes | None
     snapshot_seq: int
@@ -52,10 +62,11 @@ class UpdateStore(ABC):
         """The latest snapshot and every update after it."""
 
     @abstractmethod
-    async def append(self, document_id: uuid.UUID, writes: Sequence[PendingWrite]) -> int:
-        """Commit ``writes`` in one transaction; returns the head sequence before them.
+    async def append(self, document_id: uuid.UUID, writes: Sequence[PendingWrite]) -> Appended:
+        """Commit ``writes`` in one transaction, but for those of authors who may no longer
+        write (judged under the lock that orders appends and role changes).
 
-        The writes get the sequence numbers ``head + 1 ... head + len(writes)``.
+        The stored writes keep their order and get ``previous + 1``, ``previous + 2``, ...
         """
 
     @abstractmethod

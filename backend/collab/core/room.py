@@ -33,6 +33,7 @@ from backend.collab.core.integration import (
 from backend.collab.core.ports import (
     Access,
     Fanout,
+    LoadedLog,
     Peer,
     PendingWrite,
     RoomMetrics,
@@ -130,9 +131,8 @@ class Room:
 
     async def load(self) -> None:
         log = await self.store.load(self.document_id)
-        self.doc, self._waiting = doc_from_log(log)
-        self.head, self.snapshot_seq = log.head, log.snapshot_seq
-        self.stored_bytes = len(log.snapshot or b"") + sum(len(r.update) for r in log.updates)
+        self._install(log)
+        self.head = log.head
         self._worker = asyncio.create_task(self._work(), name=f"room {self.document_id}")
 
     async def flush(self) -> None:
@@ -190,10 +190,7 @@ class Room:
                 return
             if message.update == protocol.EMPTY_UPDATE:
                 return  # a viewer's sync step 2 that carries nothing is no write attempt
-            self.metrics.rejected("viewer")
-            if not conn.denied:
-                conn.denied = True
-                conn.peer.send(protocol.permission_denied(VIEWER_DENIED))
+            self._deny(conn)
         elif isinstance(message, protocol.SyncStep1):
             state_vector = message.state_vector
             self._queue.put_nowait(_Call(lambda: self._answer_step1(conn, state_vector)))
@@ -226,10 +223,10 @@ class Room:
                 conn.peer.close(CloseCode.FORBIDDEN)
             elif can_write is None:
                 conn.peer.close(CloseCode.NOT_FOUND)
-            else:
-                if can_write and not conn.peer.can_write:
-                    conn.denied = False
-                conn.peer.can_write = can_write
+            elif can_write:
+                conn.peer.can_write, conn.denied = True, False
+            elif conn.peer.can_write:
+                self._make_read_only(conn)  # demoted: told now, not at its next write
 
     @property
     def user_ids(self) -> set[int]:
@@ -361,16 +358,23 @@ class Room:
             return
         outcomes = [self._apply_client_update(write) for write in writes]
         durable = [w for w, changed in zip(writes, outcomes, strict=True) if changed]
+        refused: frozenset[int] = frozenset()
         if durable:
             with self.metrics.commit_timer():
-                previous = await self.store.append(
+                appended = await self.store.append(
                     self.document_id,
                     [PendingWrite(w.update, w.conn.peer.user_id) for w in durable],
                 )
+            if refused := appended.refused:
+                outcomes = [
+                    None if changed and w.conn.peer.user_id in refused else changed
+                    for w, changed in zip(writes, outcomes, strict=True)
+                ]
+                durable = [w for w in durable if w.conn.peer.user_id not in refused]
             self.metrics.accepted(len(durable))
-            if previous > self.head:
-                await self._catch_up(previous)
-            self.head = previous + len(durable)
+            if appended.previous > self.head:
+                await self._catch_up(appended.previous)
+            self.head = appended.previous + len(durable)
         seq = self.head - len(durable)
         for write, changed in zip(writes, outcomes, strict=True):
             if changed:
@@ -378,11 +382,43 @@ class Room:
                 self._deliver(seq, write.update, sender=write.conn)
             if write.conn.tandem and changed is not None:
                 write.conn.peer.send(protocol.tandem_ack(seq if changed else self.head))
+        if refused:
+            await self._refuse(refused)
         if self.head - self.snapshot_seq >= self.limits.snapshot_every:
             await self._snapshot()
 
+    async def _refuse(self, user_ids: frozenset[int]) -> None:
+        """The store refused these users' writes (their role changed before the commit):
+        they write no more here, and the Doc, which had taken their writes, is rebuilt
+        from the log. Their sockets close or turn read-only at the access re-check."""
+        for conn in self.connections.values():
+            if conn.peer.user_id in user_ids:
+                self._deny(conn)
+        log = await self.store.load(self.document_id)
+        self._install(log)
+        if log.head > self.head:  # committed elsewhere meanwhile: in the Doc, not yet sent
+            for row in await self.store.updates_after(self.document_id, self.head, log.head):
+                self.head = row.seq
+                self._deliver(row.seq, row.update, sender=None, publish=False)
+
+    def _deny(self, conn: Connection) -> None:
+        """Refuse a write: this connection may not (or no longer) write."""
+        self.metrics.rejected("viewer")
+        self._make_read_only(conn)
+
+    def _make_read_only(self, conn: Connection) -> None:
+        """Writes from now on are refused; the client is told once (y-websocket's
+        permission-denied message), when it tries to write or when its role drops."""
+        conn.peer.can_write = False
+        if not conn.denied:
+            conn.denied = True
+            conn.peer.send(protocol.permission_denied(VIEWER_DENIED))
+
     def _apply_client_update(self, write: _Write) -> bool | None:
-        """True: applied; False: changed nothing; None: rejected (the peer is closed)."""
+        """True: applied; False: changed nothing; None: rejected (the peer is closed, or
+        it lost the right to write after this write was queued)."""
+        if not write.conn.peer.can_write:
+            return None
         if self.stored_bytes + len(write.update) > self.limits.max_document_bytes:
             logger.info(
                 "refused a %d-byte update to %s: the document would pass DOCUMENT_MAX_BYTES",
@@ -458,6 +494,11 @@ class Room:
         """The log's head as just read: catch up if another process committed more."""
         if head > self.head and not self.dead:
             self._queue.put_nowait(_Remote(head, None))
+
+    def _install(self, log: LoadedLog) -> None:
+        self.doc, self._waiting = doc_from_log(log)
+        self.snapshot_seq = log.snapshot_seq
+        self.stored_bytes = len(log.snapshot or b"") + sum(len(r.update) for r in log.updates)
 
     async def _snapshot(self) -> None:
         seq = self.head

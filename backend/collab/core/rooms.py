@@ -45,6 +45,7 @@ class RoomRegistry:
         self._unloading: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._idle_timers: dict[uuid.UUID, asyncio.TimerHandle] = {}
         self._checker: asyncio.Task[None] | None = None
+        self._access_checks: set[asyncio.Task[None]] = set()
 
     def get(self, document_id: uuid.UUID) -> Room | None:
         """The loaded room of a document, if this process has one."""
@@ -163,20 +164,36 @@ class RoomRegistry:
         for room in rooms:
             room.observe_head(heads.get(room.document_id, room.head))
             room.expire_awareness()
-        if self.access is not None:
-            users = {room.document_id: room.user_ids for room in rooms if room.connections}
-            if users:
-                as_of = time.monotonic()
-                access = await self.access(users_by_document=users)
-                for room in rooms:
-                    if room.document_id in access:
-                        room.apply_access(access[room.document_id], as_of=as_of)
+        await self._check_access(rooms)
         if self.fanout is not None:
             for room in rooms:
                 # Only rooms still loaded: one unloaded while the queries above ran has left
                 # its group, and re-joining would leave the group key behind in Redis.
                 if self.get(room.document_id) is room and room.document_id not in self._unloading:
                     await self.fanout.subscribe(room.document_id)
+
+    def access_changed(self, document_id: uuid.UUID | None, user_ids: frozenset[int]) -> None:
+        """Some users' access changed (to ``document_id``, or to every document): re-check
+        their open connections now rather than at the next periodic check."""
+        rooms = [
+            room
+            for room in self.rooms
+            if (document_id is None or room.document_id == document_id) and room.user_ids & user_ids
+        ]
+        if rooms and self.access is not None:
+            task = asyncio.create_task(self._guarded(lambda: self._check_access(rooms)))
+            self._access_checks.add(task)
+            task.add_done_callback(self._access_checks.discard)
+
+    async def _check_access(self, rooms: list[Room]) -> None:
+        users = {room.document_id: room.user_ids for room in rooms if room.connections}
+        if self.access is None or not users:
+            return
+        as_of = time.monotonic()
+        access = await self.access(users_by_document=users)
+        for room in rooms:
+            if room.document_id in access:
+                room.apply_access(access[room.document_id], as_of=as_of)
 
     async def _guarded(self, check: Callable[[], Awaitable[None]]) -> None:
         try:

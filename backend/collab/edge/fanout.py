@@ -16,7 +16,7 @@ from typing import Any, Literal, TypedDict
 
 from channels.layers import BaseChannelLayer
 
-from backend.collab.edge import metrics
+from backend.collab.edge import access_events, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +63,25 @@ def group_name(document_id: uuid.UUID) -> str:
     return f"tandem.doc.{document_id.hex}"
 
 
-class LayerFanout:
-    """Publishes in order from one sender task; dispatches received messages to rooms."""
+AccessChanged = Callable[[uuid.UUID | None, frozenset[int]], None]
 
-    def __init__(self, layer: BaseChannelLayer, find_room: Callable[[uuid.UUID], Any]) -> None:
+
+class LayerFanout:
+    """Publishes in order from one sender task; dispatches received messages to rooms, and
+    access changes (``access_events``) to ``on_access``."""
+
+    def __init__(
+        self,
+        layer: BaseChannelLayer,
+        find_room: Callable[[uuid.UUID], Any],
+        *,
+        on_access: AccessChanged | None = None,
+        renew_seconds: float = 10.0,
+    ) -> None:
         self.layer = layer
         self.find_room = find_room
+        self.on_access = on_access
+        self.renew_seconds = renew_seconds
         self.origin = uuid.uuid4().hex
         self.channel = ""
         self._outgoing: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
@@ -80,6 +93,21 @@ class LayerFanout:
             asyncio.create_task(self._send_loop(), name="fanout sender"),
             asyncio.create_task(self._receive_loop(), name="fanout receiver"),
         ]
+        if self.on_access is not None:
+            await self._join_access_group()
+            self._tasks.append(asyncio.create_task(self._renew_loop(), name="fanout renewal"))
+
+    async def _join_access_group(self) -> None:
+        try:
+            await self.layer.group_add(access_events.ACCESS_GROUP, self.channel)
+        except Exception:
+            logger.exception("could not join the access group; the periodic check covers")
+
+    async def _renew_loop(self) -> None:
+        """Re-join the access group now and then: a restarted Redis forgets groups."""
+        while True:
+            await asyncio.sleep(self.renew_seconds)
+            await self._join_access_group()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -114,6 +142,15 @@ class LayerFanout:
         except Exception:
             logger.exception("could not leave the group of %s", document_id)
 
+    def _access_changed(self, message: dict[str, Any]) -> None:
+        try:
+            document_id, users = access_events.parse(message)
+        except ValueError as exc:
+            logger.warning("dropped %s", exc)
+            return
+        if self.on_access is not None:
+            self.on_access(document_id, users)
+
     async def _send_loop(self) -> None:
         while True:
             group, message = await self._outgoing.get()
@@ -140,6 +177,9 @@ class LayerFanout:
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if message.get("origin") == self.origin:
+            return
+        if message.get("type") == "access.changed":
+            self._access_changed(message)
             return
         try:
             room = self.find_room(uuid.UUID(str(message["document"])))

@@ -105,7 +105,7 @@ async def _create() -> Runtime:
     fanout = None
     layer = get_channel_layer()
     if layer is not None:
-        fanout = LayerFanout(layer, registry.get)
+        fanout = LayerFanout(layer, registry.get, on_access=registry.access_changed)
         await fanout.start()
         registry.fanout = fanout
     presence: LocalPresence

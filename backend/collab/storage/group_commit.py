@@ -14,18 +14,18 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from backend.collab.core.ports import PendingWrite
+from backend.collab.core.ports import Appended, PendingWrite
 from backend.documents.errors import DocumentNotFound
 
 Batch = list[tuple[uuid.UUID, list[PendingWrite]]]
-CommitBatch = Callable[[Batch], Awaitable[list[int | None]]]
+CommitBatch = Callable[[Batch], Awaitable[list[Appended | None]]]
 
 
 @dataclass(frozen=True)
 class _Request:
     document_id: uuid.UUID
     writes: list[PendingWrite]
-    done: asyncio.Future[int]
+    done: asyncio.Future[Appended]
 
 
 class GroupCommit:
@@ -37,9 +37,9 @@ class GroupCommit:
         self._waiting: list[_Request] = []
         self._committer: asyncio.Task[None] | None = None
 
-    async def append(self, document_id: uuid.UUID, writes: list[PendingWrite]) -> int:
-        """Commit ``writes``; returns the head before them (see ``update_log.append``)."""
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    async def append(self, document_id: uuid.UUID, writes: list[PendingWrite]) -> Appended:
+        """Commit ``writes`` (see ``update_log.append_batch``)."""
+        done: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Request(document_id, writes, done))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._run(), name="group commit")
@@ -58,7 +58,7 @@ class GroupCommit:
 
     async def _commit_batch(self, batch: list[_Request]) -> None:
         try:
-            heads = await self._commit([(r.document_id, r.writes) for r in batch])
+            results = await self._commit([(r.document_id, r.writes) for r in batch])
         except Exception as exc:
             if len(batch) > 1:
                 # One room's bad write must not fail the others: commit them one by one.
@@ -68,13 +68,13 @@ class GroupCommit:
             if not batch[0].done.done():
                 batch[0].done.set_exception(exc)  # the room closes its sockets with 1013
             return
-        for request, head in zip(batch, heads, strict=True):
+        for request, appended in zip(batch, results, strict=True):
             if request.done.done():
                 continue  # its room stopped waiting (shutdown); the writes are stored
-            if head is None:
+            if appended is None:
                 request.done.set_exception(DocumentNotFound())
             else:
-                request.done.set_result(head)
+                request.done.set_result(appended)
 
     def _take(self) -> list[_Request]:
         taken, count = 0, 0

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.db import database_sync_to_async
 from django.db import connection
 
-from backend.collab.core.ports import LoadedLog, PendingWrite, StoredUpdate, UpdateStore
+from backend.collab.core.ports import Appended, LoadedLog, PendingWrite, StoredUpdate, UpdateStore
 from backend.collab.storage import update_log
 from backend.collab.storage.db import in_db_thread
 from backend.collab.storage.group_commit import CommitBatch, GroupCommit
@@ -37,7 +37,7 @@ class DjangoUpdateStore(UpdateStore):
     async def load(self, document_id: uuid.UUID) -> LoadedLog:
         return await in_db_thread(update_log.load)(document_id)
 
-    async def append(self, document_id: uuid.UUID, writes: Sequence[PendingWrite]) -> int:
+    async def append(self, document_id: uuid.UUID, writes: Sequence[PendingWrite]) -> Appended:
         return await self._appends.append(document_id, list(writes))
 
     async def updates_after(

@@ -14,28 +14,31 @@ from django.db.models import Field, Model
 from django.utils import timezone
 
 from backend.collab.core import update_split
-from backend.collab.core.ports import LoadedLog, PendingWrite, StoredUpdate
+from backend.collab.core.ports import Appended, LoadedLog, PendingWrite, StoredUpdate
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
 from backend.documents.errors import DocumentNotFound
 from backend.documents.models import Document
+from backend.documents.permissions import writers_among
 
 logger = logging.getLogger(__name__)
 
 
-def append(document_id: uuid.UUID, writes: list[PendingWrite]) -> int:
-    """Commit ``writes`` under the document row's lock; returns the head before them."""
-    (head,) = append_batch([(document_id, writes)])
-    if head is None:
+def append(document_id: uuid.UUID, writes: list[PendingWrite]) -> Appended:
+    """Commit ``writes`` under the document row's lock (see ``append_batch``)."""
+    (appended,) = append_batch([(document_id, writes)])
+    if appended is None:
         raise DocumentNotFound
-    return head
+    return appended
 
 
-def append_batch(batch: list[tuple[uuid.UUID, list[PendingWrite]]]) -> list[int | None]:
+def append_batch(batch: list[tuple[uuid.UUID, list[PendingWrite]]]) -> list[Appended | None]:
     """Commit the writes of several documents in one transaction (one disk flush).
 
-    Returns, per entry, the head before its writes, or None for a document that no longer
-    exists (its writes are dropped, the others commit). The document rows are locked in
-    key order, so batches of several processes cannot deadlock.
+    Returns, per entry, what was appended, or None for a document that no longer exists
+    (its writes are dropped, the others commit). The document rows are locked in key order,
+    so batches of several processes cannot deadlock. Role changes take the same lock
+    (``documents.services``), so the writes of an author who may no longer edit when the
+    lock is granted are refused: none is stored after the change's commit.
     """
     if not batch:
         return []
@@ -44,24 +47,42 @@ def append_batch(batch: list[tuple[uuid.UUID, list[PendingWrite]]]) -> list[int 
             Document.objects.select_for_update()
             .filter(pk__in={document_id for document_id, _ in batch})
             .order_by("pk")
-            .values_list("pk", "head_seq")
+            .values_list("pk", "head_seq", "owner_id")
         )
-        heads = {pk: int(head) for pk, head in locked}
-        before: list[int | None] = []
+        heads: dict[uuid.UUID, int] = {}
+        owners: dict[uuid.UUID, int] = {}
+        for pk, head, owner in locked:
+            heads[pk], owners[pk] = int(head), int(owner)
+        allowed = writers_among(owners=owners, authors=_authors(batch, heads))
+        appended: list[Appended | None] = []
         rows: list[_Row] = []
         for document_id, writes in batch:
-            head = heads.get(document_id)
-            before.append(head)
-            if head is None:
+            if document_id not in heads:
+                appended.append(None)
                 continue
-            rows += (
-                (document_id, head + i, w.update, w.author_id)
-                for i, w in enumerate(writes, start=1)
+            head = heads[document_id]
+            may = allowed.get(document_id, set())
+            kept = [w for w in writes if w.author_id is None or w.author_id in may]
+            refused = frozenset(
+                w.author_id for w in writes if w.author_id is not None and w.author_id not in may
             )
-            heads[document_id] = head + len(writes)
+            appended.append(Appended(head, refused))
+            rows += ((document_id, head + i, w.update, w.author_id) for i, w in enumerate(kept, 1))
+            heads[document_id] = head + len(kept)
         _insert(rows)
         _set_heads(heads)  # every locked document is one of the batch's
-    return before
+    return appended
+
+
+def _authors(
+    batch: list[tuple[uuid.UUID, list[PendingWrite]]], heads: dict[uuid.UUID, int]
+) -> dict[uuid.UUID, set[int]]:
+    authors: dict[uuid.UUID, set[int]] = {}
+    for document_id, writes in batch:
+        if document_id in heads:
+            users = authors.setdefault(document_id, set())
+            users.update(w.author_id for w in writes if w.author_id is not None)
+    return authors
 
 
 _Row = tuple[uuid.UUID, int, bytes, "int | None"]  # document, seq, update, author

@@ -10,18 +10,26 @@ from dataclasses import dataclass, field
 from pycrdt import Doc, Text
 
 from backend.collab.core import protocol
-from backend.collab.core.ports import LoadedLog, PendingWrite, StoredUpdate, UpdateStore
+from backend.collab.core.ports import (
+    Appended,
+    LoadedLog,
+    PendingWrite,
+    StoredUpdate,
+    UpdateStore,
+)
 from backend.documents.errors import DocumentNotFound
 
 
 class MemoryStore(UpdateStore):
     """The log in a dict. ``hold()`` makes appends wait until ``release()``; ``fail`` makes
-    them raise; ``commit_elsewhere`` appends as another process would, telling no room."""
+    them raise; ``commit_elsewhere`` appends as another process would, telling no room;
+    the writes of the users in ``refused`` are not stored (their role changed)."""
 
     def __init__(self) -> None:
         self.logs: dict[uuid.UUID, list[PendingWrite]] = {}
         self.snapshots: dict[uuid.UUID, tuple[int, bytes]] = {}
         self.fail: BaseException | None = None
+        self.refused: set[int] = set()
         self._gate: asyncio.Event | None = None
         self.appending = asyncio.Event()  # set once an append is waiting at the gate
 
@@ -54,7 +62,7 @@ class MemoryStore(UpdateStore):
         seq, state = self.snapshots.get(document_id, (0, None))
         return LoadedLog(state, seq, await self.updates_after(document_id, seq))
 
-    async def append(self, document_id: uuid.UUID, writes: Sequence[PendingWrite]) -> int:
+    async def append(self, document_id: uuid.UUID, writes: Sequence[PendingWrite]) -> Appended:
         if self._gate is not None:
             self.appending.set()
             await self._gate.wait()
@@ -62,8 +70,9 @@ class MemoryStore(UpdateStore):
             raise self.fail
         log = self._log(document_id)
         head = len(log)
-        log.extend(writes)
-        return head
+        log.extend(w for w in writes if w.author_id not in self.refused)
+        refused = {w.author_id for w in writes if w.author_id in self.refused}
+        return Appended(head, frozenset(a for a in refused if a is not None))
 
     async def updates_after(
         self, document_id: uuid.UUID, seq: int, upto: int | None = None

@@ -194,3 +194,33 @@ async def test_too_many_waiting_parts_close_with_4429(
     room.receive(reader, protocol.sync_update(first))  # the gap filled: all three apply
     await room.flush()
     assert text_of(store.stored(room.document_id)) == "ab"
+
+
+async def test_a_write_the_store_refuses_is_neither_kept_nor_sent(
+    store: MemoryStore, rooms: list[Room]
+) -> None:
+    """An editor removed while their write waited for the commit: the store refuses it (its
+    lock orders the write after the removal). The room drops it from its Doc too, so no
+    later snapshot or newcomer gets it, and that connection writes no more."""
+    owner, removed, reader = FakePeer(user_id=1), FakePeer(user_id=2), FakePeer(user_id=3)
+    room = await _open(store, rooms, owner, removed, reader)
+    room.receive(removed, protocol.hello(0))
+    first, kept, later = Typist(), Typist(), Typist()
+    room.receive(owner, protocol.sync_update(first.type("kept ")))
+    await room.flush()
+    store.refused = {2}
+    store.hold()
+    room.receive(removed, protocol.sync_update(later.type("refused")))
+    await asyncio.wait_for(store.appending.wait(), 1)
+    room.receive(owner, protocol.sync_update(kept.type("too")))
+    store.release()
+    await room.flush()
+    room.receive(removed, protocol.sync_update(later.type(" and more")))
+    await room.flush()
+    assert text_of(store.stored(room.document_id)) == text_of(reader.updates())
+    assert "refused" not in text_of(reader.updates())
+    assert text_of([room.doc.get_update()]) == text_of(store.stored(room.document_id))
+    assert removed.can_write is False
+    assert protocol.permission_denied(VIEWER_DENIED) in removed.frames
+    assert ("ack", 2) not in removed.tandem(), "a refused write was acknowledged"
+    assert room.head == len(store.stored(room.document_id)) == 2

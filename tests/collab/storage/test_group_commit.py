@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from pycrdt import Doc, Text
 
-from backend.collab.core.ports import PendingWrite
+from backend.collab.core.ports import Appended, PendingWrite
 from backend.collab.models import DocumentUpdate
 from backend.collab.storage import update_log
 from backend.collab.storage.group_commit import Batch, GroupCommit
@@ -36,7 +36,7 @@ class CountedCommit:
         self.batches: list[int] = []
         self._commit = sync_to_async(update_log.append_batch)
 
-    async def __call__(self, batch: Batch) -> list[int | None]:
+    async def __call__(self, batch: Batch) -> list[Appended | None]:
         self.batches.append(len(batch))
         return await self._commit(batch)
 
@@ -67,10 +67,10 @@ async def test_appends_waiting_together_share_one_transaction() -> None:
     commit = CountedCommit()
     group = GroupCommit(commit)
     documents = await sync_to_async(_documents)(5)
-    heads = await asyncio.gather(
+    results = await asyncio.gather(
         *(group.append(d, _write(f"{d} {n}")) for n in range(2) for d in documents)
     )
-    assert sorted(heads) == [0] * 5 + [1] * 5
+    assert sorted(r.previous for r in results) == [0] * 5 + [1] * 5
     assert sum(commit.batches) == 10
     assert len(commit.batches) < 10, f"no batching: {commit.batches}"
     assert await sync_to_async(_stored)(documents) == [(2, 2)] * 5
@@ -83,7 +83,7 @@ async def test_a_deleted_document_fails_alone() -> None:
     results = await asyncio.gather(
         *(group.append(d, _write("x")) for d in documents), return_exceptions=True
     )
-    assert (results[0], results[2]) == (0, 0)
+    assert (results[0], results[2]) == (Appended(0), Appended(0))
     assert isinstance(results[1], DocumentNotFound)
     assert await sync_to_async(_stored)([documents[0], documents[2]]) == [(1, 1)] * 2
 
@@ -92,16 +92,30 @@ async def test_a_write_the_database_refuses_fails_alone() -> None:
     commit = CountedCommit()
     group = GroupCommit(commit)
     documents = await sync_to_async(_documents)(3)
-    no_such_author = 2**31 - 1  # the foreign key refuses it when the transaction commits
+    # A row at the next sequence number that the head does not count (as a damaged log
+    # would hold): the unique (document, seq) constraint refuses the append.
+    await sync_to_async(DocumentUpdate.objects.create)(document_id=documents[1], seq=1, update=b"")
     results = await asyncio.gather(
         group.append(documents[0], _write("a")),
-        group.append(documents[1], _write("b", author_id=no_such_author)),
+        group.append(documents[1], _write("b")),
         group.append(documents[2], _write("c")),
         return_exceptions=True,
     )
-    assert (results[0], results[2]) == (0, 0)
+    assert (results[0], results[2]) == (Appended(0), Appended(0))
     assert isinstance(results[1], Exception)
     assert not isinstance(results[1], DocumentNotFound)
     assert commit.batches[0] == 3, "the three appends were not batched; the test proves nothing"
     stored = await sync_to_async(_stored)(documents)
-    assert stored == [(1, 1), (0, 0), (1, 1)]
+    assert stored == [(1, 1), (0, 1), (1, 1)]
+
+
+async def test_writes_of_an_author_who_lost_the_role_are_refused_alone() -> None:
+    group = GroupCommit(CountedCommit())
+    (document_id,) = await sync_to_async(_documents)(1)
+    former = await sync_to_async(make_user)()
+    results = await asyncio.gather(
+        group.append(document_id, _write("a write of no author")),
+        group.append(document_id, _write("former member's", author_id=former.pk)),
+    )
+    assert [r.refused for r in results if r.refused] == [frozenset({former.pk})]
+    assert await sync_to_async(_stored)([document_id]) == [(1, 1)]
