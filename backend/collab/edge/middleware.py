@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import ParseResult, parse_qs
+from urllib.parse import parse_qs
 
 from channels.middleware import BaseMiddleware
-from channels.security.websocket import OriginValidator
 from django.contrib.auth.models import AnonymousUser, User
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
@@ -67,15 +66,3 @@ def _active_user_sync(user_id: Any, generation: int) -> User | None:
 
 _active_user = in_db_thread(_active_user_sync)
 
-
-class OptionalOriginValidator(OriginValidator):  # type: ignore[misc]
-    """Refuse a handshake whose ``Origin`` is present and not allowed; allow none at all.
-
-    Browsers always send ``Origin``; native apps and command-line Yjs clients do not and
-    authenticate by token alone.
-    """
-
-    def valid_origin(self, parsed_origin: ParseResult | None) -> bool:
-        if parsed_origin is None:
-            return True
-        return bool(super().valid_origin(parsed_origin))
