@@ -14,6 +14,7 @@ from backend.collab.core.ports import Access
 from backend.collab.core.room import RoomLimits
 from backend.collab.core.rooms import RoomRegistry
 from backend.collab.edge.fanout import LayerFanout
+from backend.collab.edge.loop_lag import start_loop_lag_monitor
 from backend.collab.edge.metrics import PrometheusRoomMetrics
 from backend.collab.edge.presence import LocalPresence, PresenceEntry, RedisPresence
 from backend.collab.storage.db import in_db_thread
@@ -89,6 +90,7 @@ async def room_access(*, users_by_document: dict[uuid.UUID, set[int]]) -> dict[u
 
 
 async def _create() -> Runtime:
+    start_loop_lag_monitor()  # started at lifespan startup already, but daphne sends none
     registry = RoomRegistry(
         store=DjangoUpdateStore(),
         limits=RoomLimits(
