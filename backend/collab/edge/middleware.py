@@ -65,4 +65,3 @@ def _active_user_sync(user_id: Any, generation: int) -> User | None:
 
 
 _active_user = in_db_thread(_active_user_sync)
-
