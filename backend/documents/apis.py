@@ -113,13 +113,15 @@ class DocumentDetailApi(APIView):
         )
         data = DocumentInput(data=request.data)
         data.is_valid(raise_exception=True)
-        document = services.document_rename(document=document, **data.validated_data)
+        document = services.document_rename(
+            document=document, actor=caller(request), **data.validated_data
+        )
         return Response(DocumentOutput(_with_role(document, role)).data)
 
     @extend_schema(responses={204: None, **error_responses(401, 403, 404)})
     def delete(self, request: Request, document_id: str) -> Response:
         document, _ = document_access(user=request.user, document_id=document_id, need=Role.OWNER)
-        services.document_delete(document=document)
+        services.document_delete(document=document, actor=caller(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -141,6 +143,7 @@ class MemberListApi(APIView):
             document=document,
             username=data.validated_data["username"],
             role=Role(data.validated_data["role"]),
+            actor=caller(request),
         )
         return Response(_member_output(membership), status=status.HTTP_201_CREATED)
 
@@ -155,7 +158,10 @@ class MemberDetailApi(APIView):
         data = MemberRoleInput(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.member_set_role(
-            document=document, username=username, role=Role(data.validated_data["role"])
+            document=document,
+            username=username,
+            role=Role(data.validated_data["role"]),
+            actor=caller(request),
         )
         return Response(_member_output(membership))
 
@@ -165,7 +171,7 @@ class MemberDetailApi(APIView):
         document, role = document_access(user=request.user, document_id=document_id)
         if role is not Role.OWNER and username != request.user.get_username():
             raise RoleRequired("Only the owner can remove other members.")
-        services.member_remove(document=document, username=username)
+        services.member_remove(document=document, username=username, actor=caller(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -7,7 +7,12 @@ from django.db import transaction
 
 from backend.documents.errors import InvalidRequest, MemberNotFound
 from backend.documents.models import Document, Membership, Role
-from backend.documents.signals import announce_access_change
+from backend.documents.signals import (
+    DocumentEvent,
+    EventKind,
+    announce_access_change,
+    document_event,
+)
 
 SHAREABLE_ROLES = (Role.EDITOR, Role.VIEWER)
 
@@ -23,22 +28,37 @@ def document_create(*, owner: User, title: str) -> Document:
 
 
 @transaction.atomic
-def document_rename(*, document: Document, title: str) -> Document:
+def document_rename(*, document: Document, title: str, actor: User | None = None) -> Document:
+    previous = document.title
     document.title = title
     document.save(update_fields=["title", "updated_at"])
+    if title != previous:
+        document_event(
+            DocumentEvent(
+                "renamed",
+                document.pk,
+                title,
+                _id(actor),
+                _everyone(document),
+                previous_title=previous,
+            )
+        )
     return document
 
 
 @transaction.atomic
-def document_delete(*, document: Document) -> None:
-    users = {document.owner_id, *document.memberships.values_list("user_id", flat=True)}
+def document_delete(*, document: Document, actor: User | None = None) -> None:
+    users = _everyone(document)
     document_id = document.pk
+    document_event(DocumentEvent("deleted", document_id, document.title, _id(actor), users))
     document.delete()
     announce_access_change(user_ids=users, document_id=document_id)
 
 
 @transaction.atomic
-def member_add(*, document: Document, username: str, role: Role) -> Membership:
+def member_add(
+    *, document: Document, username: str, role: Role, actor: User | None = None
+) -> Membership:
     """Share ``document`` with ``username`` as editor or viewer."""
     user = _shareable_user(document=document, username=username)
     _check_shareable_role(role)
@@ -49,27 +69,50 @@ def member_add(*, document: Document, username: str, role: Role) -> Membership:
             field="username",
         )
     membership = Membership.objects.create(document=document, user=user, role=role.value)
+    _member_event("shared", document, membership, actor)
     announce_access_change(user_ids={user.pk}, document_id=document.pk)
     return membership
 
 
 @transaction.atomic
-def member_set_role(*, document: Document, username: str, role: Role) -> Membership:
+def member_set_role(
+    *, document: Document, username: str, role: Role, actor: User | None = None
+) -> Membership:
     _check_shareable_role(role)
     _lock(document)
     membership = _membership(document=document, username=username)
-    membership.role = role.value
-    membership.save(update_fields=["role"])
-    announce_access_change(user_ids={membership.user_id}, document_id=document.pk)
+    if membership.role != role.value:
+        membership.role = role.value
+        membership.save(update_fields=["role"])
+        _member_event("role_changed", document, membership, actor)
+        announce_access_change(user_ids={membership.user_id}, document_id=document.pk)
     return membership
 
 
 @transaction.atomic
-def member_remove(*, document: Document, username: str) -> None:
+def member_remove(*, document: Document, username: str, actor: User | None = None) -> None:
     _lock(document)
     membership = _membership(document=document, username=username)
     membership.delete()
+    _member_event("removed", document, membership, actor)
     announce_access_change(user_ids={membership.user_id}, document_id=document.pk)
+
+
+def _member_event(
+    kind: EventKind, document: Document, membership: Membership, actor: User | None
+) -> None:
+    role = membership.role if kind != "removed" else None
+    users = frozenset({membership.user_id})
+    document_event(DocumentEvent(kind, document.pk, document.title, _id(actor), users, role=role))
+
+
+def _everyone(document: Document) -> frozenset[int]:
+    members = Membership.objects.filter(document=document).values_list("user_id", flat=True)
+    return frozenset({document.owner_id, *members})
+
+
+def _id(user: User | None) -> int | None:
+    return None if user is None else int(user.pk)
 
 
 def _lock(document: Document) -> None:
