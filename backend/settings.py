@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "backend.documents",
     "backend.collab",
+    "backend.notifications",
 ]
 
 MIDDLEWARE = [
@@ -144,6 +145,10 @@ LOG_CHECK_SECONDS = env.float("LOG_CHECK_SECONDS", default=3.0)
 REPLICA_NAME = env.str("REPLICA_NAME", default=f"{socket.gethostname()}-{os.getpid()}")
 PRESENCE_TTL_SECONDS = env.float("PRESENCE_TTL_SECONDS", default=15.0)
 PRESENCE_HEARTBEAT_SECONDS = env.float("PRESENCE_HEARTBEAT_SECONDS", default=5.0)
+
+# Notifications: each user's inbox keeps at most this many, none older than this.
+NOTIFICATIONS_MAX_PER_USER = env.int("NOTIFICATIONS_MAX_PER_USER", default=1000)
+NOTIFICATIONS_RETENTION_DAYS = env.int("NOTIFICATIONS_RETENTION_DAYS", default=90)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 SHUTDOWN_FLUSH_SECONDS = env.float("SHUTDOWN_FLUSH_SECONDS", default=10.0)
 

@@ -20,5 +20,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/", include("backend.documents.urls")),
     path("api/", include("backend.collab.api.urls")),
+    path("api/", include("backend.notifications.urls")),
     path("", include("backend.spa")),
 ]
