@@ -114,7 +114,11 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # The layer's receive blocks in Redis for 5 s (BZPOPMIN); redis-py 8 reads
+                # with a 5 s socket timeout by default, so every idle receive failed at
+                # the same instant and the process heard nothing for a second each time
+                # (and could lose the message popped meanwhile). Reads wait longer here.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 "prefix": f"{REDIS_PREFIX}:layer",
                 # One channel per process carries every room's traffic.
                 "capacity": env.int("CHANNEL_CAPACITY", default=10_000),
