@@ -153,6 +153,11 @@ PRESENCE_HEARTBEAT_SECONDS = env.float("PRESENCE_HEARTBEAT_SECONDS", default=5.0
 # Notifications: each user's inbox keeps at most this many, none older than this.
 NOTIFICATIONS_MAX_PER_USER = env.int("NOTIFICATIONS_MAX_PER_USER", default=1000)
 NOTIFICATIONS_RETENTION_DAYS = env.int("NOTIFICATIONS_RETENTION_DAYS", default=90)
+# Live notification connections (WebSocket and SSE together) per user per process.
+NOTIFICATIONS_MAX_CONNECTIONS_PER_USER = env.int(
+    "NOTIFICATIONS_MAX_CONNECTIONS_PER_USER", default=10
+)
+SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 SHUTDOWN_FLUSH_SECONDS = env.float("SHUTDOWN_FLUSH_SECONDS", default=10.0)
 

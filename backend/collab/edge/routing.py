@@ -11,9 +11,11 @@ from django.urls import re_path
 from backend.collab.edge.consumers import DocumentConsumer
 from backend.collab.edge.middleware import JWTAuthMiddleware
 from backend.collab.edge.origins import OriginCheck
+from backend.notifications.consumers import NotificationConsumer
 
 websocket_urlpatterns = [
     re_path(r"^ws/documents/(?P<document_id>[^/?]+)/?$", DocumentConsumer.as_asgi()),
+    re_path(r"^ws/notifications/?$", NotificationConsumer.as_asgi()),
 ]
 
 
