@@ -4,6 +4,8 @@ import { replaceChildren } from './dom'
 import { authPage } from './pages/auth'
 import { documentsPage } from './pages/documents'
 import { editorPage } from './pages/editor'
+import { startNotifications } from './notifications/hub'
+import { startNotificationToasts } from './notifications/toasts'
 import { notFoundPage } from './pages/notFound'
 import type { Page } from './pages/page'
 import { match, navigate, setNavigator, type Route } from './router'
@@ -28,6 +30,8 @@ export function startApp(element: HTMLElement): void {
   onSessionChange((current) => {
     if (!current && needsSession(match(location.pathname, location.search))) render()
   })
+  startNotificationToasts()
+  startNotifications()
   render()
 }
 

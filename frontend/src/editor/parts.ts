@@ -32,13 +32,12 @@ export interface EditorParts {
   history: EditorHistory
 }
 
-/** `announceRoles` tells the others to re-read their roles, after a share or a rename. */
+/** The others hear of a share or a rename through their notifications (the server sends them). */
 export function editorParts(
   root: HTMLElement,
   state: EditorState,
   connection: DocumentConnection,
   text: { editor: Editor; surface: HTMLElement },
-  announceRoles: () => void,
 ): EditorParts {
   const { editor, surface } = text
   const tools = toolbar(editor, () => editLink(editor))
@@ -49,7 +48,7 @@ export function editorParts(
     connection,
     editor,
     tools,
-    title: titleField(state, { renamed: announceRoles, focusEditor: () => editor.commands.focus() }),
+    title: titleField(state, { focusEditor: () => editor.commands.focus() }),
     badgeSlot: h('span', { class: 'badge-slot' }),
     shareButton: h(
       'button',
@@ -57,7 +56,7 @@ export function editorParts(
         type: 'button',
         class: 'button',
         'aria-label': 'Share',
-        onclick: () => openShareDialog(state.documentId, state.title, announceRoles),
+        onclick: () => openShareDialog(state.documentId, state.title),
       },
       icon(ICONS.share),
       h('span', { class: 'label' }, 'Share'),

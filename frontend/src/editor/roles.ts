@@ -1,78 +1,82 @@
 /**
- * Roles change under us when the owner shares: the owner's client stamps its awareness
- * state, everyone else re-reads their role (and a poll and window focus cover clients that
- * miss it, as does the server's permission-denied message).
+ * The person's role and the document's title as they change under the editor: the server's
+ * permission-denied message (its role dropped to viewer, sent within a second of the change)
+ * and the user's notifications for this document (role changed, renamed, removed, deleted).
  */
 
 import { ApiError, api, type Role } from '../api'
 import type { DocumentConnection } from '../connection'
-import { toast } from '../ui/toast'
+import { notifications } from '../notifications/hub'
+import { describeNotification, type Notification } from '../notifications/model'
 import type { EditorState } from './state'
 
-const ROLE_POLL_MS = 30_000
-
 export interface RoleWatch {
-  /** Tell the others to re-read their roles (after a share, or a rename). */
-  announce(): void
+  /** The server refused writes from now on: read-only at once, then confirm over REST. */
+  denied(): void
   /** Re-read the role and title over REST. */
   refresh(): Promise<void>
   destroy(): void
 }
 
-function roleName(role: Role): string {
-  return role === 'viewer' ? 'a viewer' : role === 'editor' ? 'an editor' : 'the owner'
+export interface RoleEvents {
+  roleChanged(): void
+  titleChanged(): void
+  /** Access ended: removed from the document, or it was deleted (`message` says which, and who). */
+  gone(message: string): void
 }
 
-export function watchRoles(
-  state: EditorState,
-  connection: DocumentConnection,
-  on: { roleChanged: () => void; titleChanged: () => void },
-): RoleWatch {
-  const awareness = connection.provider.awareness
-  let roleStamp = 0
-  const announce = (): void => {
-    awareness.setLocalStateField('rolesChangedAt', Date.now())
+export function watchRoles(state: EditorState, connection: DocumentConnection, on: RoleEvents): RoleWatch {
+  const setRole = (role: Role): void => {
+    if (role === state.role) return
+    const before = state.role
+    state.role = role
+    on.roleChanged()
+    // Writes refused while we were a viewer are resent by a fresh sync on a new socket.
+    if (before === 'viewer' && role !== 'viewer') void connection.reconnect()
   }
+
   const refresh = async (): Promise<void> => {
     try {
       const row = await api.document(state.documentId)
-      state.title = row.title
-      if (row.role !== state.role) {
-        const before = state.role
-        state.role = row.role
-        on.roleChanged()
-        toast(`You are now ${roleName(state.role)} of this document.`)
-        // The server reads the role when a socket opens: a new one carries the new role.
-        if ((before === 'viewer') !== (state.role === 'viewer')) void connection.reconnect()
-      } else {
+      if (row.title !== state.title) {
+        state.title = row.title
         on.titleChanged()
       }
+      setRole(row.role)
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) connection.revoked()
     }
   }
-  const onAwareness = (): void => {
-    let newest = roleStamp
-    for (const [clientId, other] of awareness.getStates()) {
-      const stamp = (other as { rolesChangedAt?: unknown }).rolesChangedAt
-      if (clientId !== connection.doc.clientID && typeof stamp === 'number' && stamp > newest) newest = stamp
+
+  const denied = (): void => {
+    if (state.role !== 'viewer') {
+      state.role = 'viewer'
+      on.roleChanged()
     }
-    if (newest > roleStamp) {
-      roleStamp = newest
-      void refresh()
+    void refresh()
+  }
+
+  const follow = (n: Notification): void => {
+    if (n.document?.id !== state.documentId) return
+    switch (n.type) {
+      case 'member.role_changed':
+        if (n.data.role === 'editor' || n.data.role === 'viewer') setRole(n.data.role)
+        break
+      case 'document.renamed':
+        state.title = n.document.title
+        on.titleChanged()
+        break
+      case 'member.removed':
+        on.gone(`${describeNotification(n)} You no longer have access to this document.`)
+        break
+      case 'document.deleted':
+        on.gone(`${describeNotification(n)} It no longer exists; the text stays here until you leave.`)
+        break
     }
   }
-  awareness.on('change', onAwareness)
-  const poll = setInterval(() => void refresh(), ROLE_POLL_MS)
-  const onFocus = (): void => void refresh()
-  window.addEventListener('focus', onFocus)
-  return {
-    announce,
-    refresh,
-    destroy() {
-      clearInterval(poll)
-      window.removeEventListener('focus', onFocus)
-      awareness.off('change', onAwareness)
-    },
-  }
+  const stop = notifications.subscribe((event) => {
+    if (event.kind === 'notification') follow(event.notification)
+  })
+
+  return { denied, refresh, destroy: stop }
 }

@@ -10,6 +10,7 @@ import { colorFor } from '../colors'
 import type { DocumentConnection } from '../connection'
 import { h } from '../dom'
 import { editLink } from './linkDialog'
+import { mentionExtension, type MemberSource } from './mentions'
 
 /** Another person's caret with their name; hidden from screen readers (the presence list names them). */
 function renderCaret(user: Record<string, unknown>): HTMLElement {
@@ -21,11 +22,12 @@ function renderCaret(user: Record<string, unknown>): HTMLElement {
   )
 }
 
-/** The editor for `name` on the connection's document, editable while `canEdit()` says so. */
+/** The editor for `name` on the connection's document, editable while `canEdit()` says so; `@` offers `members`. */
 export function textEditor(
   connection: DocumentConnection,
   name: string,
   canEdit: () => boolean,
+  members: MemberSource,
 ): { editor: Editor; surface: HTMLElement } {
   const surface = h('div', { class: 'paper' })
   const editor: Editor = new Editor({
@@ -44,6 +46,7 @@ export function textEditor(
         user: { name, color: colorFor(name) },
         render: renderCaret,
       }),
+      mentionExtension(members),
     ],
     editorProps: {
       attributes: {

@@ -14,7 +14,7 @@ export interface TitleField {
   follow(): void
 }
 
-export function titleField(state: EditorState, options: { renamed: () => void; focusEditor: () => void }): TitleField {
+export function titleField(state: EditorState, options: { focusEditor: () => void }): TitleField {
   const input = h('input', { class: 'title-input', 'aria-label': 'Document title', value: state.title, maxlength: 200 })
   const text = h('span', { class: 'title-text' }, state.title)
   const commit = async (): Promise<void> => {
@@ -27,8 +27,7 @@ export function titleField(state: EditorState, options: { renamed: () => void; f
       const row = await api.renameDocument(state.documentId, next)
       state.title = row.title
       document.title = `${state.title} · Tandem`
-      toast('Renamed.')
-      options.renamed() // the others re-read the document row, title included
+      toast('Renamed.') // the members hear of it through their notifications
     } catch (e) {
       input.value = state.title
       toast(e instanceof ApiError ? e.message : 'Could not rename.', 'error')

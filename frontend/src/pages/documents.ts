@@ -1,7 +1,9 @@
-/** The document list: own and shared documents, with create, rename and delete. */
+/** The document list: own and shared documents, with create, rename and delete; notifications keep it current. */
 
 import { ApiError, api, type DocumentRow } from '../api'
 import { h, icon, replaceChildren } from '../dom'
+import { notifications } from '../notifications/hub'
+import { addRow, applyToList, type Notification } from '../notifications/model'
 import { navigate } from '../router'
 import { session } from '../session'
 import { exactTime, relativeTime } from '../time'
@@ -63,18 +65,50 @@ export function documentsPage(): Page {
     h('p', { class: 'muted loading' }, 'Loading your documents…'),
   )
   const me = session()?.username ?? ''
+  /** The rows on screen; null until the first load. */
+  let rows: DocumentRow[] | null = null
+  /** Notifications that came while the list was loading, applied once it is here. */
+  let early: Notification[] = []
 
   const load = async (): Promise<void> => {
     try {
-      const rows = await api.documents()
+      const loaded = await api.documents()
       list.removeAttribute('aria-busy')
+      rows = loaded
+      const pending = early
+      early = []
       render(rows)
+      for (const n of pending) follow(n)
     } catch (e) {
       list.removeAttribute('aria-busy')
       replaceChildren(
         list,
         h('p', { class: 'form-error', role: 'alert' }, e instanceof Error ? e.message : 'Could not load documents.'),
       )
+    }
+  }
+
+  /** Shared, renamed, role changed, removed or deleted: the list follows without a reload. */
+  const follow = (n: Notification): void => {
+    if (rows === null) {
+      early.push(n)
+      return
+    }
+    const change = applyToList(rows, n)
+    rows = change.rows
+    render(rows)
+    if (change.fetch) void fetchShared(change.fetch)
+  }
+
+  const fetchShared = async (id: string): Promise<void> => {
+    try {
+      const row = await api.document(id)
+      if (rows !== null && !destroyed) {
+        rows = addRow(rows, row)
+        render(rows)
+      }
+    } catch {
+      // Gone again before we asked (removed or deleted): a later notification says so.
     }
   }
 
@@ -228,9 +262,17 @@ export function documentsPage(): Page {
     topbar(),
     h('main', { class: 'page' }, h('div', { class: 'page-head' }, h('h1', {}, 'Documents'), newButton()), list),
   )
+  let destroyed = false
+  const stop = notifications.subscribe((event) => {
+    if (event.kind === 'notification') follow(event.notification)
+  })
   void load()
-  // Documents shared meanwhile show up when you come back to the tab.
-  const onFocus = (): void => void load()
-  window.addEventListener('focus', onFocus)
-  return { title: 'Documents', element, destroy: () => window.removeEventListener('focus', onFocus) }
+  return {
+    title: 'Documents',
+    element,
+    destroy: () => {
+      destroyed = true
+      stop()
+    },
+  }
 }

@@ -4,6 +4,7 @@ import { ApiError, api, type DocumentRow } from '../api'
 import { DocumentConnection } from '../connection'
 import { h, replaceChildren } from '../dom'
 import { endingActions, endingFor } from '../editor/endedBanner'
+import { mentionMembers } from '../editor/mentions'
 import { editorParts, layoutEditor, lockEditor, showRole } from '../editor/parts'
 import { watchRoles } from '../editor/roles'
 import { canEdit, type EditorState } from '../editor/state'
@@ -71,25 +72,34 @@ function mountEditor(root: HTMLElement, doc: DocumentRow, token: string): () => 
   const state: EditorState = { documentId: doc.id, owner: doc.owner, role: doc.role, title: doc.title, ended: false }
   document.title = `${state.title} · Tandem`
   const status = statusPill()
+  /** Why access ended, when a notification said (removed, or deleted, and by whom). */
+  let goneMessage: string | null = null
   const showStatus = (facts: StatusFacts): void => {
     const view = describeStatus(facts)
     const ending = state.ended ? null : endingFor(facts)
     if (ending) {
       state.ended = true
-      lockEditor(parts, view.detail, endingActions(ending, parts.editor))
+      lockEditor(parts, goneMessage ?? view.detail, endingActions(ending, parts.editor))
     }
     status.show(view)
   }
   const connection = new DocumentConnection(doc.id, token, {
     change: showStatus,
-    denied: () => void roles.refresh(),
+    denied: () => roles.denied(),
   })
-  const text = textEditor(connection, session()?.username ?? 'Someone', () => canEdit(state))
+  const me = session()?.username ?? 'Someone'
+  const text = textEditor(connection, me, () => canEdit(state), mentionMembers(doc.id, me))
   const presence = presenceBar(connection.provider.awareness)
-  const parts = editorParts(root, state, connection, text, () => roles.announce())
+  const parts = editorParts(root, state, connection, text)
   const roles = watchRoles(state, connection, {
     roleChanged: () => showRole(parts),
     titleChanged: () => parts.title.follow(),
+    gone: (message) => {
+      goneMessage = message
+      // The server closes the socket with 4404 too; whichever comes first ends the editor.
+      if (state.ended) parts.ended.show(message, endingActions('access-ended', parts.editor))
+      else connection.revoked()
+    },
   })
   layoutEditor(parts, status, presence.element)
   showRole(parts)

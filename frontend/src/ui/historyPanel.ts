@@ -1,6 +1,7 @@
 /** The history panel: who changed the document when, a preview of any version, restore. */
 
 import { generateHTML, generateJSON } from '@tiptap/core'
+import Mention from '@tiptap/extension-mention'
 import StarterKit from '@tiptap/starter-kit'
 
 import { ApiError, api } from '../api'
@@ -68,7 +69,7 @@ export function historyPanel(
       const version = await api.version(documentId, entry.seq)
       if (selected !== entry.seq) return
       // A round trip through the editor's schema keeps only known, safe nodes and marks.
-      const extensions = [StarterKit]
+      const extensions = [StarterKit, Mention.configure({ HTMLAttributes: { class: 'mention' } })]
       const body = h('div', { class: 'prose preview-text' })
       body.innerHTML = generateHTML(
         generateJSON(version.html || `<p>${escapeHtml(version.text)}</p>`, extensions),

@@ -19,8 +19,8 @@ function roleSelect(id: string, value: Role, label: string, onchange?: (role: Ro
   return select
 }
 
-/** Opens the dialog; `changed` runs after every successful change (to tell the others). */
-export function openShareDialog(documentId: string, title: string, changed: () => void): void {
+/** Opens the dialog; the people it changes are told through their notifications. */
+export function openShareDialog(documentId: string, title: string): void {
   const d = dialog(`Share “${title}”`)
   const list = h('ul', { class: 'members', 'aria-label': 'People with access', 'aria-busy': 'true' })
   const error = h('p', { class: 'form-error', role: 'alert', hidden: true })
@@ -67,7 +67,6 @@ export function openShareDialog(documentId: string, title: string, changed: () =
                   try {
                     await api.setRole(documentId, member.username, next)
                     toast(`${member.username} is now ${next === 'editor' ? 'an editor' : 'a viewer'}.`)
-                    changed()
                   } catch (e) {
                     fail(e)
                     await load()
@@ -85,7 +84,6 @@ export function openShareDialog(documentId: string, title: string, changed: () =
                       try {
                         await api.removeMember(documentId, member.username)
                         toast(`${member.username} no longer has access.`)
-                        changed()
                         await load()
                       } catch (e) {
                         fail(e)
@@ -121,7 +119,6 @@ export function openShareDialog(documentId: string, title: string, changed: () =
             await api.addMember(documentId, name, role.value as Role)
             toast(`Shared with ${name}.`)
             username.value = ''
-            changed()
             await load()
           } catch (e) {
             fail(e)

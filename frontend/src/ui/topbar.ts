@@ -2,6 +2,7 @@ import { h, icon } from '../dom'
 import { navigate } from '../router'
 import { session, signOut } from '../session'
 import { avatar } from './avatar'
+import { notificationBell } from './bell'
 import { brand } from './brand'
 import { ICONS } from './icons'
 
@@ -10,6 +11,7 @@ export function accountMenu(): HTMLElement {
   return h(
     'div',
     { class: 'account' },
+    notificationBell(),
     avatar(name),
     h('span', { class: 'account-name' }, name),
     h(
