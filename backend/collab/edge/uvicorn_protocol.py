@@ -12,6 +12,13 @@ every ``WS_STALL_SECONDS``, and if nothing of it was sent since the last look, t
 connection is aborted. A slow client that keeps reading (a big document over a slow link)
 keeps making progress and is left alone. uvicorn then reports the disconnect to the app as
 for any lost connection.
+
+At shutdown (SIGTERM), uvicorn sends its 1012 close frame and closes the TCP connection at
+once. A client still typing then has bytes unread in the server's receive buffer, so the
+kernel answers with a reset, and the reset makes the client's kernel drop the close frame it
+had not read yet: the client sees 1006 (abnormal closure) instead of 1012 (service restart).
+Here the server waits for the client's close reply, as for a close the app sends, for at
+most ``shutdown_close_seconds``.
 """
 
 from __future__ import annotations
@@ -28,7 +35,23 @@ logger = logging.getLogger(__name__)
 
 class StallAbortingProtocol(WebSocketsSansIOProtocol):
     stall_seconds = float(os.environ.get("WS_STALL_SECONDS", "30"))
+    shutdown_close_seconds = 3.0
     _stall_timer: asyncio.TimerHandle | None = None
+
+    def shutdown(self) -> None:
+        """Close with 1012 and keep reading until the client's close reply (see above)."""
+        if not self.handshake_complete or self.close_sent or self.transport.is_closing():
+            super().shutdown()
+            return
+        self.stop_keepalive()
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": 1012})
+        self.conn.send_close(1012)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.shutdown_close_seconds, self.transport.close)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
