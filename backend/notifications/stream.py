@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -101,13 +102,30 @@ async def notification_stream(request: HttpRequest) -> HttpResponseBase:
         return JsonResponse(
             {"detail": "Too many open notification connections; close some."}, status=429
         )
-    response = StreamingHttpResponse(_events(caller, after), content_type="text/event-stream")
+    seat = _Seat(caller.user_id)
+    events = _events(caller, after, seat)
+    # A client gone before the first byte: Django never starts the generator, so its
+    # ``finally`` never runs; the seat is then freed when the generator is collected.
+    weakref.finalize(events, seat.release)
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
 
 
-async def _events(caller: Caller, after: int | None) -> AsyncIterator[bytes]:
+class _Seat:
+    """One of the user's NOTIFICATIONS_MAX_CONNECTIONS_PER_USER, released once."""
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id: int | None = user_id
+
+    def release(self) -> None:
+        if self.user_id is not None:
+            connections.close(self.user_id)
+            self.user_id = None
+
+
+async def _events(caller: Caller, after: int | None, seat: _Seat) -> AsyncIterator[bytes]:
     """Replay, ``ready``, then live events and heartbeats until the token expires or is
     revoked, or the client goes (Django then cancels this generator; ``finally`` releases
     the seat)."""
@@ -150,4 +168,4 @@ async def _events(caller: Caller, after: int | None) -> AsyncIterator[bytes]:
     finally:
         if hub is not None:
             hub.close(listener)
-        connections.close(user_id)
+        seat.release()

@@ -17,6 +17,7 @@ from backend.documents.tokens import TokenObtainSerializer, user_logout_everywhe
 from tests.support.factories import make_user, token_for
 from tests.support.live_notifications import EventStream, NotificationSocket
 from tests.support.scene import FAST, Scene
+from tests.support.waiting import wait_until_async
 
 STREAM = "/api/notifications/stream/"
 
@@ -105,17 +106,25 @@ async def test_websocket_and_sse_share_the_per_user_cap(opener: Opener) -> None:
 
     async def seat_free() -> bool:
         again = await opener.stream()
-        if again.status == 200:
-            return True
         await again.close()
-        return False
+        return again.status == 200
 
-    for _ in range(50):
-        if await seat_free():
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError("closing a socket did not free its seat")
+    await wait_until_async(seat_free, what="the closed socket's seat", every=0.2)
+
+
+async def test_a_stream_the_client_drops_frees_its_seat(opener: Opener) -> None:
+    streams = [await opener.stream(), await opener.stream()]
+    for stream in streams:
+        await stream.wait_for(lambda s=stream: s.ready is not None)
+    assert (await opener.stream()).status == 429
+    await streams[0].close()  # the TCP connection goes; no close message in SSE
+
+    async def seat_free() -> bool:
+        again = await opener.stream()
+        await again.close()
+        return again.status == 200
+
+    await wait_until_async(seat_free, what="the dropped stream's seat", every=0.2)
 
 
 async def test_client_frames_are_ignored_but_a_flood_closes_with_4429(opener: Opener) -> None:
