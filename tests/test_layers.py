@@ -1,4 +1,5 @@
-"""The layers of backend/collab import only toward the core, and the core runs without Django.
+"""The layers of backend/collab import only toward the core, and the core runs without Django;
+documents, collab and notifications depend one way.
 
 docs/architecture.md ("Layers") says which layer may import which; these tests hold the
 code to it.
@@ -20,7 +21,13 @@ DOMAIN = "backend.documents."
 # What each layer may import from backend.collab and backend.documents.
 ALLOWED = {
     "core": ("backend.collab.core", "backend.documents.errors"),
-    "storage": ("backend.collab.core", "backend.collab.storage", "backend.collab.models", DOMAIN),
+    "storage": (
+        "backend.collab.core",
+        "backend.collab.storage",
+        "backend.collab.models",
+        "backend.collab.signals",
+        DOMAIN,
+    ),
     "edge": ("backend.collab.core", "backend.collab.storage", "backend.collab.edge", DOMAIN),
     "api": ("backend.collab.", DOMAIN),
 }
@@ -65,3 +72,52 @@ print(" ".join(sorted({{m.split(".")[0] for m in sys.modules}} & set({OUTSIDE!r}
     count, loaded = [*result.stdout.splitlines(), ""][:2]
     assert int(count) >= 9, "the core's modules were not found"
     assert loaded == "", f"importing backend.collab.core loaded {loaded}"
+
+
+BACKEND = ROOT / "backend"
+# What notifications may take from collab: its signals (mentions reach it only that way) and
+# the plumbing of live sockets it shares with documents' (close codes, limits, outbox, the
+# database thread).
+NOTIFICATIONS_FROM_COLLAB = (
+    "backend.collab.signals",
+    "backend.collab.core.close_codes",
+    "backend.collab.edge.",
+    "backend.collab.storage.db",
+)
+ROUTING = COLLAB / "edge" / "routing.py"  # the table of every socket, notifications' too
+
+
+def _importing(package: str, prefix: str) -> list[tuple[Path, str]]:
+    return [
+        (path, name)
+        for path in sorted((BACKEND / package).rglob("*.py"))
+        for name in _imports(path)
+        if name.startswith(prefix)
+    ]
+
+
+def test_documents_imports_neither_collab_nor_notifications() -> None:
+    wrong = _importing("documents", "backend.collab") + _importing(
+        "documents", "backend.notifications"
+    )
+    assert not wrong, "documents knows nothing of collab or delivery:\n" + "\n".join(
+        f"{path.relative_to(ROOT)}: {name}" for path, name in wrong
+    )
+
+
+def test_collab_reaches_notifications_only_through_signals() -> None:
+    wrong = [(p, n) for p, n in _importing("collab", "backend.notifications") if p != ROUTING]
+    assert not wrong, "collab sends signals; notifications listens:\n" + "\n".join(
+        f"{path.relative_to(ROOT)}: {name}" for path, name in wrong
+    )
+
+
+def test_notifications_takes_from_collab_only_signals_and_socket_plumbing() -> None:
+    wrong = [
+        (path, name)
+        for path, name in _importing("notifications", "backend.collab")
+        if not name.startswith(NOTIFICATIONS_FROM_COLLAB)
+    ]
+    assert not wrong, "notifications imports collab's internals:\n" + "\n".join(
+        f"{path.relative_to(ROOT)}: {name}" for path, name in wrong
+    )

@@ -14,7 +14,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from backend.collab.core.mentions import Mention
 
 # --- the update log --------------------------------------------------------------------
 
@@ -23,6 +26,8 @@ from typing import Protocol
 class PendingWrite:
     update: bytes
     author_id: int | None
+    # The mentions the update adds (``mentions.added``): told once the write is stored.
+    mentions: tuple[Mention, ...] = ()
 
 
 @dataclass(frozen=True)

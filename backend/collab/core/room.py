@@ -20,7 +20,7 @@ from typing import Any
 
 from pycrdt import Doc
 
-from backend.collab.core import protocol
+from backend.collab.core import mentions, protocol
 from backend.collab.core.awareness import AwarenessStates, with_user_name
 from backend.collab.core.close_codes import CloseCode
 from backend.collab.core.integration import (
@@ -30,6 +30,7 @@ from backend.collab.core.integration import (
     integrate_committed,
     snapshot_state,
 )
+from backend.collab.core.mentions import Mention
 from backend.collab.core.ports import (
     Access,
     Fanout,
@@ -73,10 +74,11 @@ class Connection:
     denied: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Write:
     conn: Connection
     update: bytes
+    mentions: tuple[Mention, ...] = ()  # what it added, once applied
 
 
 @dataclass(frozen=True)
@@ -363,7 +365,7 @@ class Room:
             with self.metrics.commit_timer():
                 appended = await self.store.append(
                     self.document_id,
-                    [PendingWrite(w.update, w.conn.peer.user_id) for w in durable],
+                    [PendingWrite(w.update, w.conn.peer.user_id, w.mentions) for w in durable],
                 )
             if refused := appended.refused:
                 outcomes = [
@@ -432,11 +434,14 @@ class Room:
             )
             return None
         try:
-            store, self._waiting = integrate(
-                self.doc, write.update, self._waiting, max_waiting=self.limits.max_waiting
-            )
+            # For an update that cannot add a mention (a keystroke), a byte search only.
+            with mentions.Watch(self.doc, write.update) as watch:
+                store, self._waiting = integrate(
+                    self.doc, write.update, self._waiting, max_waiting=self.limits.max_waiting
+                )
             if store:
                 self.stored_bytes += len(write.update)
+                write.mentions = watch.added()
             return store
         except TooMuchWaiting as exc:
             logger.info("rejected an update to %s: %s", self.document_id, exc)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from backend.collab.core import update_split
 from backend.collab.core.ports import Appended, LoadedLog, PendingWrite, StoredUpdate
 from backend.collab.models import DocumentSnapshot, DocumentUpdate
+from backend.collab.signals import send_mentions_committed
 from backend.documents.errors import DocumentNotFound
 from backend.documents.models import Document
 from backend.documents.permissions import writers_among
@@ -39,6 +40,9 @@ def append_batch(batch: list[tuple[uuid.UUID, list[PendingWrite]]]) -> list[Appe
     so batches of several processes cannot deadlock. Role changes take the same lock
     (``documents.services``), so the writes of an author who may no longer edit when the
     lock is granted are refused: none is stored after the change's commit.
+
+    Each stored write that adds mentions sends ``collab.signals.mentions_committed`` in
+    this transaction (a refused one sends nothing: a viewer mentions nobody).
     """
     if not batch:
         return []
@@ -56,6 +60,7 @@ def append_batch(batch: list[tuple[uuid.UUID, list[PendingWrite]]]) -> list[Appe
         allowed = writers_among(owners=owners, authors=_authors(batch, heads))
         appended: list[Appended | None] = []
         rows: list[_Row] = []
+        mentioning: list[tuple[uuid.UUID, PendingWrite]] = []
         for document_id, writes in batch:
             if document_id not in heads:
                 appended.append(None)
@@ -69,8 +74,13 @@ def append_batch(batch: list[tuple[uuid.UUID, list[PendingWrite]]]) -> list[Appe
             appended.append(Appended(head, refused))
             rows += ((document_id, head + i, w.update, w.author_id) for i, w in enumerate(kept, 1))
             heads[document_id] = head + len(kept)
+            mentioning += ((document_id, w) for w in kept if w.mentions)
         _insert(rows)
         _set_heads(heads)  # every locked document is one of the batch's
+        for document_id, write in mentioning:
+            send_mentions_committed(
+                document_id=document_id, author_id=write.author_id, mentions=write.mentions
+            )
     return appended
 
 
