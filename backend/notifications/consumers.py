@@ -27,11 +27,10 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.consumer import get_handler_name
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from backend.collab.core.close_codes import CloseCode
+from backend.collab.edge.base_consumer import AdmittingConsumer
 from backend.collab.edge.limits import ConnectionCounter, RateLimiter
 from backend.collab.edge.outbox import Outbox
 from backend.notifications.hub import Listener, NotificationHub, Opening, Payload, get_hub
@@ -60,34 +59,14 @@ def ready_event(opening: Opening) -> dict[str, Any]:
     return {"type": "ready", "head": opening.cursor, "unread": opening.unread}
 
 
-class NotificationConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
-    # The hub holds the process's one channel; a connection needs none.
-    channel_layer_alias = "tandem-connections-use-no-channel"
-
+class NotificationConsumer(AdmittingConsumer):
     hub: NotificationHub | None = None
     listener: Listener | None = None
     outbox: Outbox | None = None
     counted_user: int | None = None
     disconnected = False
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Channels' dispatch without its per-message database cleanup, as documents'
-        consumer does: a client's frames must not queue behind the database thread."""
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"no handler for message type {message['type']}")
-        await handler(message)
-
-    async def connect(self) -> None:
-        # Accept first: a close code sent before accepting reaches a browser as 1006.
-        await self.accept()
-        code = await self._admit()
-        if code is not None:
-            await self.close(code)
-
     async def _admit(self) -> int | None:
-        if "auth_error" in self.scope:
-            return int(self.scope["auth_error"])
         user_id = int(self.scope["user"].pk)
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:

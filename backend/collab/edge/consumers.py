@@ -7,13 +7,12 @@ import logging
 import time
 import uuid
 
-from channels.consumer import get_handler_name
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from backend.collab.core.close_codes import CloseCode, close_code_for
 from backend.collab.core.room import Room
 from backend.collab.edge import metrics
+from backend.collab.edge.base_consumer import AdmittingConsumer
 from backend.collab.edge.limits import ConnectionCounter, RateLimiter
 from backend.collab.edge.outbox import Outbox
 from backend.collab.edge.runtime import Runtime, get_runtime
@@ -54,11 +53,8 @@ class SocketPeer:
         self.outbox.close(code, reason)
 
 
-class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+class DocumentConsumer(AdmittingConsumer):
     """``/ws/documents/<id>``: authenticate, check access, then relay frames to the room."""
-
-    # Rooms share one channel per process (see fanout.py); connections need none.
-    channel_layer_alias = "tandem-connections-use-no-channel"
 
     room: Room | None = None
     runtime: Runtime
@@ -66,26 +62,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     user_id: int | None = None
     disconnected = False
 
-    async def dispatch(self, message: dict[str, object]) -> None:
-        """Channels' dispatch without its per-message ``aclose_old_connections()``: that call
-        runs in the one database thread, so every incoming frame would queue behind the
-        database work of the whole process. The handlers that touch the ORM go through
-        ``in_db_thread``, which closes old connections itself."""
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"no handler for message type {message['type']}")
-        await handler(message)
-
-    async def connect(self) -> None:
-        # Accept first: a close code sent before accepting reaches a browser as 1006.
-        await self.accept()
-        code = await self._admit()
-        if code is not None:
-            await self.close(code)
-
     async def _admit(self) -> int | None:
-        if "auth_error" in self.scope:
-            return int(self.scope["auth_error"])
         user = self.scope["user"]
         document_id = self.scope["url_route"]["kwargs"]["document_id"]
         admitted_at = time.monotonic()

@@ -1,0 +1,37 @@
+"""What Tandem's WebSocket consumers share: no channel of their own, no per-frame database
+cleanup, and admission after the handshake (accept, then admit or close with a code)."""
+
+from __future__ import annotations
+
+from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+
+class AdmittingConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+    # One channel per process carries the layer's traffic (rooms' fan-out, the
+    # notification hub); a connection needs none.
+    channel_layer_alias = "tandem-connections-use-no-channel"
+
+    async def dispatch(self, message: dict[str, object]) -> None:
+        """Channels' dispatch without its per-message ``aclose_old_connections()``: that call
+        runs in the one database thread, so every incoming frame would queue behind the
+        database work of the whole process. The handlers that touch the ORM go through
+        ``in_db_thread``, which closes old connections itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
+
+    async def connect(self) -> None:
+        # Accept first: a close code sent before accepting reaches a browser as 1006.
+        await self.accept()
+        # The handshake middleware put a refusal there (a missing, bad or expired token).
+        code = self.scope.get("auth_error")
+        if code is None:
+            code = await self._admit()
+        if code is not None:
+            await self.close(code)
+
+    async def _admit(self) -> int | None:
+        """Set an authenticated connection up, or return the close code that refuses it."""
+        raise NotImplementedError
