@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "backend.documents",
     "backend.collab",
     "backend.notifications",
+    "backend.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -160,6 +161,24 @@ NOTIFICATIONS_MAX_CONNECTIONS_PER_USER = env.int(
 SSE_HEARTBEAT_SECONDS = env.float("SSE_HEARTBEAT_SECONDS", default=15.0)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 SHUTDOWN_FLUSH_SECONDS = env.float("SHUTDOWN_FLUSH_SECONDS", default=10.0)
+
+# Webhooks (backend/webhooks, docs/operations.md "Webhooks"). WEBHOOK_DELIVERY: "inline"
+# delivers from each web process; "off" leaves it to `manage.py deliver_webhooks`.
+WEBHOOK_DELIVERY = env.str("WEBHOOK_DELIVERY", default="inline")
+if WEBHOOK_DELIVERY not in {"inline", "off"}:
+    raise ImproperlyConfigured("WEBHOOK_DELIVERY is 'inline' (the default) or 'off'.")
+WEBHOOK_CHANGE_INTERVAL_SECONDS = env.float("WEBHOOK_CHANGE_INTERVAL_SECONDS", default=2.0)
+WEBHOOK_POLL_SECONDS = env.float("WEBHOOK_POLL_SECONDS", default=1.0)
+WEBHOOK_BATCH = env.int("WEBHOOK_BATCH", default=50)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_MAX_RESPONSE_BYTES = env.int("WEBHOOK_MAX_RESPONSE_BYTES", default=64 * 1024)
+WEBHOOK_LEASE_SECONDS = env.float("WEBHOOK_LEASE_SECONDS", default=60.0)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = env.float("WEBHOOK_RETRY_MAX_DELAY_SECONDS", default=3600.0)
+WEBHOOK_RETRY_FOR_SECONDS = env.float("WEBHOOK_RETRY_FOR_SECONDS", default=86400.0)
+WEBHOOK_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=3 * 86400.0)
+WEBHOOK_SECRET_GRACE_SECONDS = env.float("WEBHOOK_SECRET_GRACE_SECONDS", default=86400.0)
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -21,5 +21,6 @@ urlpatterns = [
     path("api/", include("backend.documents.urls")),
     path("api/", include("backend.collab.api.urls")),
     path("api/", include("backend.notifications.urls")),
+    path("api/", include("backend.webhooks.urls")),
     path("", include("backend.spa")),
 ]

@@ -14,6 +14,7 @@ class NotificationType(models.TextChoices):
     MENTION = "mention", "You were mentioned"  # data: text (the paragraph)
     # To the author of a mention of someone who is no member: nobody was told.
     MENTION_UNDELIVERED = "mention.undelivered", "A mention reached nobody"  # data: username
+    WEBHOOK_DISABLED = "webhook.disabled", "A webhook was disabled"  # data: webhook, url, reason
 
 
 DATA_FIELDS: dict[str, dict[str, str]] = {
@@ -24,4 +25,5 @@ DATA_FIELDS: dict[str, dict[str, str]] = {
     NotificationType.DOCUMENT_DELETED: {},
     NotificationType.MENTION: {"text": "the paragraph that mentions you, as plain text"},
     NotificationType.MENTION_UNDELIVERED: {"username": "who was mentioned but is no member"},
+    NotificationType.WEBHOOK_DISABLED: {"webhook": "its id", "url": "its URL", "reason": "why"},
 }
