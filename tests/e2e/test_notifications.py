@@ -334,6 +334,7 @@ def test_without_websockets_the_bell_follows_over_server_sent_events(
     assert len(refused) >= 2, refused
     assert streams, "no SSE stream was opened after the WebSocket was refused"
     assert all("token=" in url and "after=" in url for url in streams)
+    expect(bob_page.locator(".bell-wrap")).to_have_attribute("data-live", "sse")
 
     shared_document(tandem, alice, "By stream", bob="viewer")
     expect(toast(bob_page, "alice shared “By stream” with you as a viewer.")).to_be_visible(

@@ -23,18 +23,23 @@ const UNAUTHENTICATED = 4401
 /** Close codes after which the channel stays closed: refused for good, or signed out. */
 const STOP = new Set([4403])
 const REST_RETRY_MS = 5_000
+/** A channel that opened but says nothing (a proxy holding it back) counts as failed after this. */
+const READY_TIMEOUT_MS = 15_000
 
 class NotificationHub {
   state: InboxState = emptyInbox
   /** The REST list has older pages. */
   hasOlder = false
   transport: Transport | null = null
+  /** The transport that said `ready` and is open, else null (shown on the bell as `data-live`). */
+  live: Transport | null = null
   private nextPage = 2
   private listeners = new Set<Listener>()
   private policy = new TransportPolicy()
   private socket: WebSocket | null = null
   private source: EventSource | null = null
   private timer: ReturnType<typeof setTimeout> | undefined
+  private readyTimer: ReturnType<typeof setTimeout> | undefined
   /** Bumped on every start, stop and connection, so callbacks of an old one are ignored. */
   private generation = 0
   /** Bumped on every start and stop, so REST answers for an earlier user are ignored. */
@@ -126,6 +131,8 @@ class NotificationHub {
   }
 
   private closeTransport(): void {
+    clearTimeout(this.readyTimer)
+    this.live = null
     const socket = this.socket
     this.socket = null
     if (socket && socket.readyState <= WebSocket.OPEN) socket.close(1000)
@@ -146,6 +153,13 @@ class NotificationHub {
     this.transport = transport
     if (transport === 'websocket') this.openSocket(url, generation)
     else this.openSource(url, generation)
+    clearTimeout(this.readyTimer)
+    this.readyTimer = setTimeout(() => {
+      if (generation !== this.generation || this.isReady) return
+      const next = ++this.generation // the old transport's close events are ignored from now on
+      this.closeTransport()
+      this.ended(next)
+    }, READY_TIMEOUT_MS)
   }
 
   private openSocket(url: string, generation: number): void {
@@ -200,6 +214,7 @@ class NotificationHub {
     if (!this.running || generation !== this.generation) return
     const delay = this.policy.ended(this.isReady)
     this.transport = null
+    this.live = null
     this.emit({ kind: 'inbox' })
     clearTimeout(this.timer)
     this.timer = setTimeout(() => void this.connect(), delay)
@@ -208,6 +223,7 @@ class NotificationHub {
   private handle(message: ChannelMessage): void {
     if (message.type === 'ready') {
       this.isReady = true
+      this.live = this.transport
       this.policy.ready()
       // `head` is what the server has now sent up to: the next reconnect resumes after it.
       this.state = { ...this.state, unread: message.unread, lastSeen: Math.max(this.state.lastSeen, message.head) }

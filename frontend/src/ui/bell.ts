@@ -70,6 +70,7 @@ export function notificationBell(): HTMLElement {
     count.textContent = unread > 99 ? '99+' : String(unread)
     button.setAttribute('aria-label', unread ? `Notifications, ${unread} unread` : 'Notifications')
     markAll.disabled = unread === 0
+    root.dataset.live = notifications.live ?? ''
     older.hidden = !notifications.hasOlder
     if (panel.hidden) return
     const gone = goneDocuments(items)
