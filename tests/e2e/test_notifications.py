@@ -343,3 +343,48 @@ def test_without_websockets_the_bell_follows_over_server_sent_events(
     expect(doc_row(bob_page, "By stream").get_by_text("Viewer", exact=True)).to_be_visible()
     expect(bell_count(bob_page)).to_have_text("1")
     assert_not_reloaded(bob_page)
+
+
+def test_what_happened_while_the_member_s_replica_was_down_arrives_once(
+    tandem: TandemProcess,
+    replica_b: TandemProcess,
+    context_on: Callable[[TandemProcess], BrowserContext],
+    account: Callable[[str], Account],
+) -> None:
+    alice, bob = account("alice"), account("bob")
+    alice_token = token(tandem, alice)
+    old = shared_document(tandem, alice, "Old", bob="editor")
+    bob_page = log_in(context_on(replica_b), bob)
+    mark_page(bob_page)
+    expect(doc_row(bob_page, "Old")).to_be_visible()
+    expect(bob_page.locator(".bell-wrap")).to_have_attribute("data-live", "websocket")
+
+    # Bob's replica dies (kill -9); meanwhile Alice shares, renames and shares again.
+    replica_b.kill()
+    shared_document(tandem, alice, "New one", bob="viewer")
+    api(tandem, "PATCH", f"/api/documents/{old['id']}/", {"title": "Renamed"}, alice_token)
+    shared_document(tandem, alice, "New two", bob="editor")
+
+    # It comes back on the same address: the page reconnects and replays what it missed.
+    log = ARTIFACTS / "notifications-replica-b-again.server.log"
+    with TandemProcess(server_env(), port=replica_b.port, log_path=log):
+        expect(bob_page.locator(".bell-wrap")).to_have_attribute(
+            "data-live", re.compile("websocket|sse"), timeout=40_000
+        )
+        for title in ["New one", "Renamed", "New two"]:
+            expect(doc_row(bob_page, title)).to_be_visible()
+        expect(doc_row(bob_page, "Old")).to_have_count(0)
+        expect(bell_count(bob_page)).to_have_text("4")  # the first share, and three missed
+        bell(bob_page).click()
+        items = bob_page.get_by_role("region", name="Notifications").get_by_role("listitem")
+        expect(items).to_have_text(
+            [
+                re.compile("alice shared “New two” with you as an editor."),
+                re.compile("alice renamed “Old” to “Renamed”."),
+                re.compile("alice shared “New one” with you as a viewer."),
+                re.compile("alice shared “Old” with you as an editor."),
+            ]
+        )
+        for text in ["“New one”", "“Renamed”", "“New two”"]:
+            expect(toast(bob_page, text)).to_have_count(1)
+        assert_not_reloaded(bob_page)
