@@ -273,9 +273,9 @@ def workload_cold(server: Server, plan: Plan) -> dict[str, Any]:
         made = time.monotonic() - t0
         results = []
         for _ in range(plan.runs):
-            if not snapshot:
-                drop_snapshots(doc)  # the room stores one when it unloads
             time.sleep(2.5)  # ROOM_IDLE_SECONDS=1: the room from the last run is gone
+            if not snapshot:  # it stored one when it unloaded (after the last run's drop)
+                drop_snapshots(doc)
             results.append(run_load(server, {"workload": "cold", "doc": doc}, timeout=600))
         key = f"{updates}{'' if snapshot else ' (no snapshot)'}"
         out[key] = {

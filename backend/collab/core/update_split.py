@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from pycrdt import write_var_uint
 
-from backend.collab.core.protocol import MalformedMessage, Reader
+from backend.collab.core.protocol import MAX_VAR_UINT, MalformedMessage, Reader
 
 _GC, _SKIP = 0, 10
 _HAS_ORIGIN, _HAS_RIGHT_ORIGIN, _HAS_PARENT_SUB = 0x80, 0x40, 0x20
@@ -135,6 +135,191 @@ def _encode(parsed: Parsed) -> bytes | None:
         for clock, length in ranges:
             out += [write_var_uint(clock), write_var_uint(length)]
     return b"".join(out)
+
+
+class Joined:
+    """Updates that a Doc integrates at once, one after the other, joined into one update.
+
+    Applying one update instead of many is what makes a log load fast: pycrdt pays a
+    transaction and a decoding per ``apply_update``. Only an update whose every struct and
+    deletion the Doc (with the updates joined before it) can integrate is taken, so the
+    joined update never holds anything yrs would keep pending; ``add`` refuses any other,
+    and anything it cannot read quickly, and the caller integrates that one as usual.
+    """
+
+    def __init__(self, state: dict[int, int]) -> None:
+        self.state = state  # the Doc's state vector once the joined updates are applied
+        self.count = 0
+        self._structs: dict[int, list[bytes]] = {}
+        self._first: dict[int, int] = {}
+        self._deletions: dict[int, list[tuple[int, int]]] = {}
+
+    def add(self, update: bytes) -> bool:
+        """Join ``update`` if it integrates at once after the updates joined so far."""
+        scanned = _scan(update)
+        if scanned is None:
+            return False
+        groups, deletions = scanned
+        have = self.state
+        grown: dict[int, int] = {}
+        kept: list[tuple[int, int, list[bytes]]] = []
+        for client, clock, structs in groups:
+            at = first = grown.get(client, have.get(client, 0))
+            encoded = []
+            for length, needs, struct in structs:
+                end = clock + length
+                if end > at:
+                    if clock != at:
+                        return False  # a gap, or part of it held: ``split`` cuts it
+                    for needed, needed_clock in needs:
+                        if needed_clock >= grown.get(needed, have.get(needed, 0)):
+                            return False
+                    encoded.append(struct)
+                    grown[client] = at = end
+                clock = end  # (a struct held already is left out: yrs skips it)
+            if encoded:
+                kept.append((client, first, encoded))
+        for client, clock, length in deletions:
+            if clock + length > grown.get(client, have.get(client, 0)):
+                return False
+        for client, first, encoded in kept:
+            self._first.setdefault(client, first)
+            self._structs.setdefault(client, []).extend(encoded)
+        for client, clock, length in deletions:
+            self._deletions.setdefault(client, []).append((clock, length))
+        have.update(grown)
+        self.count += 1
+        return True
+
+    def take(self) -> bytes | None:
+        """The joined update (None: nothing to apply), and start afresh."""
+        if not self._structs and not self._deletions:
+            self.count = 0
+            return None
+        out = [write_var_uint(len(self._structs))]
+        for client, structs in self._structs.items():
+            out += [write_var_uint(len(structs)), write_var_uint(client)]
+            out += [write_var_uint(self._first[client]), *structs]
+        out.append(write_var_uint(len(self._deletions)))
+        for client, ranges in self._deletions.items():
+            out += [write_var_uint(client), write_var_uint(len(ranges))]
+            for clock, length in ranges:
+                out += [write_var_uint(clock), write_var_uint(length)]
+        self.count = 0
+        self._structs, self._first, self._deletions = {}, {}, {}
+        return b"".join(out)
+
+
+_Scanned = tuple[
+    list[tuple[int, int, list[tuple[int, tuple[Id, ...], bytes]]]],  # client, clock, structs
+    list[tuple[int, int, int]],  # deletions: client, clock, length
+]
+
+
+def _scan(update: bytes) -> _Scanned | None:
+    """What ``parse`` reads, without its objects and method calls, for the updates editors
+    send; None when the update is anything else, or not one ``parse`` accepts."""
+    try:
+        return _scan_or_raise(update)
+    except (IndexError, ValueError):  # MalformedMessage and UnicodeDecodeError are too
+        return None
+
+
+def _scan_or_raise(data: bytes) -> _Scanned | None:
+    size = len(data)
+    groups = []
+    seen = set()
+    count, pos = _uint(data, 0)
+    for _ in range(count):
+        structs_count, pos = _uint(data, pos)
+        client, pos = _uint(data, pos)
+        clock, pos = _uint(data, pos)
+        if not structs_count or client in seen:
+            return None
+        seen.add(client)
+        structs = []
+        for _ in range(structs_count):
+            start = pos
+            info = data[pos]
+            pos += 1
+            kind = info & 0x1F
+            needs: tuple[Id, ...] = ()
+            if kind == _GC:
+                length, pos = _uint(data, pos)
+            elif kind == _SKIP:
+                return None
+            else:
+                if info & (_HAS_ORIGIN | _HAS_RIGHT_ORIGIN):
+                    if info & _HAS_ORIGIN:
+                        origin_client, pos = _uint(data, pos)
+                        origin_clock, pos = _uint(data, pos)
+                        needs = ((origin_client, origin_clock),)
+                    if info & _HAS_RIGHT_ORIGIN:
+                        right_client, pos = _uint(data, pos)
+                        right_clock, pos = _uint(data, pos)
+                        needs = (*needs, (right_client, right_clock))
+                else:  # the parent is written out
+                    parent_tag, pos = _uint(data, pos)
+                    if parent_tag == 1:  # a root type's name
+                        name_size, pos = _uint(data, pos)
+                        pos += name_size
+                    else:  # the parent item
+                        parent_client, pos = _uint(data, pos)
+                        parent_clock, pos = _uint(data, pos)
+                        needs = ((parent_client, parent_clock),)
+                    if info & _HAS_PARENT_SUB:
+                        key_size, pos = _uint(data, pos)
+                        pos += key_size
+                    if pos > size:
+                        return None
+                if kind == 4:  # string: one tick per UTF-16 code unit
+                    byte_count, pos = _uint(data, pos)
+                    text = data[pos : pos + byte_count]
+                    pos += byte_count
+                    if pos > size:
+                        return None
+                    if text.isascii():
+                        length = byte_count
+                    else:
+                        length = len(text.decode("utf-8").encode("utf-16-le")) // 2
+                elif kind == 1:  # deleted
+                    length, pos = _uint(data, pos)
+                else:
+                    reader = _UpdateReader(data)
+                    reader.pos = pos
+                    length = reader.content_length(kind)
+                    pos = reader.pos
+            structs.append((length, needs, data[start:pos]))
+        groups.append((client, clock, structs))
+    deletions = []
+    clients, pos = _uint(data, pos)
+    for _ in range(clients):
+        client, pos = _uint(data, pos)
+        ranges, pos = _uint(data, pos)
+        for _ in range(ranges):
+            clock, pos = _uint(data, pos)
+            length, pos = _uint(data, pos)
+            if not length:
+                return None
+            deletions.append((client, clock, length))
+    return (groups, deletions) if pos == size else None
+
+
+def _uint(data: bytes, pos: int) -> tuple[int, int]:
+    """A lib0 variable-length unsigned integer at ``pos``, and the position after it."""
+    byte = data[pos]
+    if byte < 0x80:
+        return byte, pos + 1
+    value, shift = byte & 0x7F, 7
+    while True:
+        pos += 1
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        if value > MAX_VAR_UINT:
+            raise MalformedMessage("number out of range")
+        if byte < 0x80:
+            return value, pos + 1
+        shift += 7
 
 
 def parse(update: bytes) -> Parsed:

@@ -161,10 +161,12 @@ def updates_after(document_id: uuid.UUID, seq: int, upto: int | None = None) -> 
     rows = DocumentUpdate.objects.filter(document_id=document_id, seq__gt=seq)
     if upto is not None:
         rows = rows.filter(seq__lte=upto)
-    return [
-        StoredUpdate(seq=s, update=bytes(u))
-        for s, u in rows.order_by("seq").values_list("seq", "update")
-    ]
+    # The ORM's SQL, read with one fetchall: a cold load reads 100,000 rows, and reading
+    # them through the ORM's iteration took twice the CPU time.
+    sql, params = rows.order_by("seq").values_list("seq", "update").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [StoredUpdate(s, u if type(u) is bytes else bytes(u)) for s, u in cursor.fetchall()]
 
 
 def load(document_id: uuid.UUID, upto: int | None = None) -> LoadedLog:

@@ -8,7 +8,9 @@ goes wrong and Yjs does not:
 - ``yrs_double_integration.json``: once the gap before updates it held pending is filled,
   yrs integrates them a second time, and ``get_update`` encodes a state without "zay".
 
-``integrate`` never gives the Doc an update it cannot integrate at once.
+``integrate`` never gives the Doc an update it cannot integrate at once. ``doc_from_log``
+joins the rows that integrate at once and applies them together: it must give the Doc and
+the waiting parts that ``integrate_committed`` row by row gives.
 """
 
 from __future__ import annotations
@@ -19,10 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pycrdt import Doc, Text
+from pycrdt import Doc, Map, Text
 
-from backend.collab.core import content
-from backend.collab.core.integration import doc_from_log, integrate, snapshot_state, state_vector
+from backend.collab.core import content, update_split
+from backend.collab.core.integration import (
+    doc_from_log,
+    integrate,
+    integrate_committed,
+    snapshot_state,
+    state_vector,
+)
 from backend.collab.core.ports import LoadedLog, StoredUpdate
 from tests.support.updates import typed
 
@@ -122,3 +130,138 @@ def test_the_fixtures_are_orders_that_plain_pycrdt_gets_wrong() -> None:
         doc.apply_update(update)
     assert str(content.body(doc)) == DOUBLE["content"]
     assert _encoded_content(doc) != DOUBLE["content"]
+
+
+def _row_by_row(log: LoadedLog) -> tuple[Doc[Any], list[bytes]]:
+    """What ``doc_from_log`` did before it joined rows, and must still give."""
+    doc: Doc[Any] = Doc()
+    waiting: list[bytes] = []
+    for update in ([log.snapshot] if log.snapshot else []) + [r.update for r in log.updates]:
+        _, waiting = integrate_committed(doc, update, waiting)
+    return doc, waiting
+
+
+def _editing_session(seed: int, steps: int = 240) -> list[bytes]:
+    """The updates of three editors typing, deleting, formatting and setting map keys, each
+    seeing the others' updates only now and then (so that they edit concurrently)."""
+    rnd = random.Random(seed)
+    docs: list[Doc[Any]] = [Doc(client_id=client) for client in (11, 22, 33)]
+    updates: list[bytes] = []
+    for _ in range(steps):
+        doc = rnd.choice(docs)
+        text, meta = doc.get("t", type=Text), doc.get("m", type=Map)
+        before = doc.get_state()
+        roll, size = rnd.random(), len(text)
+        if roll < 0.1:
+            meta[rnd.choice("abc")] = rnd.randrange(100)
+        elif roll < 0.25 and size > 2:
+            start = rnd.randrange(size - 1)
+            del text[start : start + rnd.randint(1, min(3, size - start))]
+        elif roll < 0.3 and size > 2:
+            text.format(0, rnd.randint(1, size), {"bold": True})
+        else:
+            text.insert(rnd.choice([size, rnd.randint(0, size)]), rnd.choice(["a", "bc"]))
+        updates.append(doc.get_update(before))
+        if rnd.random() < 0.3:
+            for other in docs:
+                other.apply_update(doc.get_update(other.get_state()))
+    return updates
+
+
+def _log(updates: list[bytes], snapshot: bytes | None = None) -> LoadedLog:
+    rows = [StoredUpdate(seq, update) for seq, update in enumerate(updates, start=1)]
+    return LoadedLog(snapshot=snapshot, snapshot_seq=0, updates=rows)
+
+
+def _items(doc: Doc[Any]) -> tuple[dict[int, list[update_split.Struct]], list[Any]]:
+    """The items (with their origins and content) and deletions that a client syncing from
+    the Doc receives, in an order that does not depend on yrs's hash maps. Read through a
+    fresh Doc: yrs joins a run of characters typed one by one into one block when they
+    arrive in one transaction, into several otherwise; the items are the same."""
+    fresh: Doc[Any] = Doc()
+    fresh.apply_update(doc.get_update())
+    parsed = update_split.parse(fresh.get_update())
+    return parsed.structs, sorted(parsed.deletions)
+
+
+def _assert_same_load(log: LoadedLog) -> list[bytes]:
+    doc, waiting = doc_from_log(log)
+    expected, expected_waiting = _row_by_row(log)
+    assert waiting == expected_waiting
+    assert state_vector(doc.get_state()) == state_vector(expected.get_state())
+    assert _items(doc) == _items(expected)
+    assert doc.get("t", type=Text).diff() == expected.get("t", type=Text).diff()
+    assert doc.get("m", type=Map).to_py() == expected.get("m", type=Map).to_py()
+    return waiting
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_log_in_the_order_it_was_written_loads_as_row_by_row(seed: int) -> None:
+    assert _assert_same_load(_log(_editing_session(seed))) == []
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_log_whose_rows_arrived_before_their_dependencies_loads_as_row_by_row(
+    seed: int,
+) -> None:
+    """Rows moved ahead of the rows they build on (as a reconnecting client's resent
+    updates are logged), and some dropped, so that parts still wait at the end."""
+    rnd = random.Random(seed)
+    updates = _editing_session(100 + seed)
+    for _ in range(30):
+        i, j = sorted(rnd.sample(range(len(updates)), 2))
+        updates.insert(i, updates.pop(j))
+    if seed % 2:
+        del updates[rnd.randrange(len(updates) // 2)]
+        assert _assert_same_load(_log(updates)), "a dropped row leaves parts waiting"
+    else:
+        _assert_same_load(_log(updates))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_snapshot_with_waiting_parts_and_the_rows_after_it_load_as_row_by_row(
+    seed: int,
+) -> None:
+    rnd = random.Random(seed)
+    written = _editing_session(200 + seed)
+    cut = len(written) // 2
+    while True:  # hold back a row that later rows build on
+        updates = list(written)
+        held_back = updates.pop(rnd.randrange(cut))
+        doc, waiting = _row_by_row(_log(updates[:cut]))
+        if waiting:
+            break
+    _assert_same_load(_log([*updates[cut:], held_back], snapshot_state(doc, waiting)))
+
+
+def test_the_fixture_logs_load_as_row_by_row() -> None:
+    _assert_same_load(_log(ARRIVAL))
+    for order in range(5):
+        _assert_same_load(_log(random.Random(order).sample(RECEIVED, len(RECEIVED))))
+
+
+def test_rows_join_only_while_the_doc_would_integrate_each_at_once() -> None:
+    first, second, third = typed("a", "b", "c")
+    joined = update_split.Joined({})
+    assert not joined.add(second), "it builds on the first"
+    assert joined.add(first)
+    assert joined.add(second)
+    assert joined.add(first), "held already: nothing of it is joined again"
+    assert joined.count == 3
+    update = joined.take()
+    assert update is not None
+    assert joined.count == 0
+    doc: Doc[Any] = Doc()
+    doc.apply_update(update)
+    assert str(doc.get("t", type=Text)) == "ab"
+    assert not update_split.Joined({}).add(third)
+
+
+def test_a_character_of_two_utf16_units_counts_two_clocks() -> None:
+    joined = update_split.Joined({})
+    assert all(joined.add(update) for update in typed("😀", "é", "b"))
+    update = joined.take()
+    assert update is not None
+    doc: Doc[Any] = Doc()
+    doc.apply_update(update)
+    assert str(doc.get("t", type=Text)) == "😀éb"
