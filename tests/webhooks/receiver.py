@@ -56,7 +56,10 @@ def running_receiver(answer: Callable[[int], Answer] | None = None) -> Iterator[
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            if len(body) < length:
+                return  # the sender died mid-body: nothing was received
             with receiver.lock:
                 receiver.received.append(Received(time.time(), dict(self.headers), body))
                 number = len(receiver.received)
@@ -85,7 +88,10 @@ def running_receiver(answer: Callable[[int], Answer] | None = None) -> Iterator[
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 256  # a whole batch connects at once (the default backlog is 5)
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     receiver.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
