@@ -80,10 +80,10 @@ async def test_sse_and_websocket_through_nginx(
         await _share(scene, db_call, "Through the proxy")
         # Buffered, one small event would sit in nginx until the buffer filled or the
         # stream ended: it arrives promptly only because nothing buffers it.
-        await stream.wait_ids(1, timeout=3)
-        await socket.wait_ids(1, timeout=3)
+        await stream.wait_ids(1, timeout=5)
+        await socket.wait_ids(1, timeout=5)
         assert stream.messages[-1]["notification"]["document"]["title"] == "Through the proxy"
-        await stream.wait_for(lambda: stream.comments.count("keepalive") >= 2, timeout=5)
+        await stream.wait_for(lambda: stream.comments.count("keepalive") >= 2, timeout=10)
     finally:
         await stream.close()
         await socket.close()
