@@ -60,11 +60,15 @@ def big_text(marker: str, size: int) -> str:
 
 
 def watch_sockets(context: BrowserContext) -> list[WebSocket]:
-    """Every WebSocket the context's pages open from now on."""
+    """Every document WebSocket the context's pages open from now on."""
     opened: list[WebSocket] = []
 
     def on_page(page: Page) -> None:
-        page.on("websocket", lambda socket: opened.append(socket))
+        # Document sockets only: every page also opens one for the user's notifications.
+        page.on(
+            "websocket",
+            lambda socket: "/ws/documents/" in socket.url and opened.append(socket),
+        )
 
     context.on("page", on_page)
     return opened
