@@ -151,6 +151,8 @@ class NotificationHub:
             self.channel = await self.layer.new_channel()
             self._tasks.append(asyncio.create_task(self._receive_loop(), name="hub receiver"))
         self._tasks.append(asyncio.create_task(self._check_loop(), name="hub catch-up"))
+        if self.layer is not None:
+            self._tasks.append(asyncio.create_task(self._rejoin_loop(), name="hub re-join"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -283,20 +285,23 @@ class NotificationHub:
 
     async def _check_loop(self) -> None:
         """Every ``check_seconds``: compare the local users' inbox heads with their cursors
-        (one query) and repair the behind; now and then re-join every group."""
-        loop = asyncio.get_running_loop()
-        rejoined = loop.time()
+        (one query) and repair the behind."""
         while True:
             await asyncio.sleep(self.check_seconds)
             try:
                 await self.check()
-                if loop.time() - rejoined >= REJOIN_SECONDS:
-                    rejoined = loop.time()
-                    await self.rejoin()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("the notification catch-up failed; retrying")
+
+    async def _rejoin_loop(self) -> None:
+        """Re-join every group now and then: a restarted Redis forgets them. After a failure
+        (the first command on a connection Redis dropped fails), again a second later."""
+        wait = REJOIN_SECONDS
+        while True:
+            await asyncio.sleep(wait)
+            wait = REJOIN_SECONDS if await self.rejoin() else 1.0
 
     async def check(self) -> None:
         """Repair the users whose inbox is ahead of a listener; revoke stale tokens."""
@@ -312,10 +317,15 @@ class NotificationHub:
             if cursors and heads.get(user_id, 0) > min(cursors):
                 self.repair(user_id)
 
-    async def rejoin(self) -> None:
+    async def rejoin(self) -> bool:
+        """Join the group of every user with a listener here; False if any join failed."""
+        done = True
         for user_id, user in list(self._users.items()):
             if user.listeners:
-                user.joined = await self._group("group_add", user_id) or user.joined
+                joined = await self._group("group_add", user_id)
+                user.joined |= joined
+                done &= joined
+        return done
 
 
 _background: set[asyncio.Future[None]] = set()
