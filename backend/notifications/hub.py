@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 Payload = dict[str, Any]  # a NotificationOutput
 REJOIN_SECONDS = 10.0
+READ_PAGE = 1000  # inbox rows per query of a replay or a repair
 
 
 class Listener:
@@ -109,9 +110,9 @@ def _payloads_after(user_id: int, seq: int) -> list[Payload]:
     """Every notification of the user after ``seq``, oldest first, as the API shows them."""
     payloads: list[Payload] = []
     while True:
-        rows = notifications_after(user_id=user_id, seq=seq)
+        rows = notifications_after(user_id=user_id, seq=seq, limit=READ_PAGE)
         payloads += [dict(NotificationOutput(row).data) for row in rows]
-        if len(rows) < 1000:
+        if len(rows) < READ_PAGE:
             return payloads
         seq = rows[-1].seq
 
@@ -147,12 +148,13 @@ class NotificationHub:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        if self.layer is not None:
-            self.channel = await self.layer.new_channel()
-            self._tasks.append(asyncio.create_task(self._receive_loop(), name="hub receiver"))
         self._tasks.append(asyncio.create_task(self._check_loop(), name="hub catch-up"))
         if self.layer is not None:
-            self._tasks.append(asyncio.create_task(self._rejoin_loop(), name="hub re-join"))
+            self.channel = await self.layer.new_channel()
+            self._tasks += [
+                asyncio.create_task(self._receive_loop(), name="hub receiver"),
+                asyncio.create_task(self._rejoin_loop(), name="hub re-join"),
+            ]
 
     async def stop(self) -> None:
         for task in self._tasks:
