@@ -41,7 +41,8 @@ class WebhookUpdateInput(serializers.Serializer[Any]):
 class WebhookOutput(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     url = serializers.URLField()
-    events = serializers.ListField(child=serializers.ChoiceField(choices=EventType.choices))
+    # Plain strings in answers: one enum of event types in the schema (EventsEnum, inputs).
+    events = serializers.ListField(child=serializers.CharField(), help_text=EVENTS_HELP)
     document = serializers.UUIDField(source="document_id", allow_null=True)
     active = serializers.BooleanField()
     disabled_reason = serializers.CharField(help_text="Why it is inactive, if it is.")
@@ -77,7 +78,7 @@ class AttemptOutput(serializers.Serializer[Any]):
 
 class DeliveryOutput(serializers.Serializer[Any]):
     id = serializers.UUIDField(help_text="The event id the receiver sees, on every attempt.")
-    type = serializers.ChoiceField(choices=EventType.choices)
+    type = serializers.CharField(help_text="The event type: one of the webhook's events.")
     state = serializers.ChoiceField(choices=DeliveryState.choices)
     created_at = serializers.DateTimeField()
     next_attempt_at = serializers.DateTimeField()
