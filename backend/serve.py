@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import sys
+from types import FrameType
 
 APPLICATION = "backend.asgi:application"
 
@@ -33,7 +34,16 @@ def log_config() -> dict[str, object]:
 def _uvicorn(host: str, port: int, max_bytes: int, grace: int) -> None:
     import uvicorn
 
-    uvicorn.run(
+    from backend import draining
+
+    class DrainingServer(uvicorn.Server):
+        """uvicorn's server, telling ``draining`` when SIGTERM (or SIGINT) arrives."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            draining.begin()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
         APPLICATION,
         host=host,
         port=port,
@@ -52,6 +62,10 @@ def _uvicorn(host: str, port: int, max_bytes: int, grace: int) -> None:
         log_config=log_config(),
         timeout_graceful_shutdown=grace,
     )
+    server = DrainingServer(config)
+    server.run()
+    if not server.started:
+        sys.exit(3)  # as uvicorn.run: the application did not start
 
 
 def _daphne(host: str, port: int, max_bytes: int, grace: int) -> None:

@@ -22,8 +22,10 @@ answers 429. The stream:
 
 ``ready`` carries an id too, so an EventSource reconnecting without having received any
 notification still resumes from where it stood. The stream ends when the token expires or
-is revoked ("log out everywhere", within LOG_CHECK_SECONDS), and when over 1,000
-notifications wait for a client that does not read: reconnect (with a fresh token).
+is revoked ("log out everywhere", within LOG_CHECK_SECONDS), when over 1,000
+notifications wait for a client that does not read: reconnect (with a fresh token), and
+when the server begins to shut down (``backend.draining``: under uvicorn, the default), so
+a replica's restart is not held for GRACEFUL_SHUTDOWN_SECONDS by open streams.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from django.http.response import HttpResponseBase
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from backend import draining
 from backend.collab.storage.db import in_db_thread
 from backend.documents.tokens import CLAIM, RevocableJWTAuthentication
 from backend.notifications.consumers import connections, parse_after
@@ -145,6 +148,9 @@ async def _events(caller: Caller, after: int | None, seat: _Seat) -> AsyncIterat
         revoked=lambda: queue.put_nowait(None),
     )
     hub = None
+    _open_streams.add(queue)
+    if draining.begun():
+        queue.put_nowait(None)
     try:
         yield b"retry: 3000\n\n"
         hub = await get_hub()
@@ -162,10 +168,23 @@ async def _events(caller: Caller, after: int | None, seat: _Seat) -> AsyncIterat
                 if expires_at > time.time():
                     yield b": keepalive\n\n"
                 continue
-            if payload is None:  # revoked, or too far behind
+            if payload is None:  # revoked, too far behind, or the server is shutting down
                 return
             yield _event(payload, event="notification", id=int(payload["id"]))
     finally:
+        _open_streams.discard(queue)
         if hub is not None:
             hub.close(listener)
         seat.release()
+
+
+_open_streams: set[asyncio.Queue[Payload | None]] = set()
+
+
+def _end_streams() -> None:
+    """Shutdown began: every stream ends now (its client reconnects elsewhere)."""
+    for queue in list(_open_streams):
+        queue.put_nowait(None)
+
+
+draining.on_drain(_end_streams)
