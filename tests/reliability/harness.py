@@ -83,5 +83,31 @@ def table(rows: Sequence[Figures]) -> str:
     return "\n".join(lines)
 
 
+def markdown(rows: Sequence[Figures]) -> str:
+    """The figures as docs/reliability.md's tables show them."""
+    lines = [
+        "| Scenario | Trials | Inputs tried | Updates sent | Acknowledged | Lost "
+        "| Time to converge (s) | RSS before / after (kB) | Seed | Notes |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
+    ]
+    for f in rows:
+        memory = f"{f.rss_before_kb:,} / {f.rss_after_kb:,}" if f.rss_before_kb else "-"
+        converge = f"{f.converge_seconds:.2f}" if f.converge_seconds else "-"
+        cells = [f.scenario, str(f.trials), *(str(n) if n else "-" for n in (f.inputs, f.sent))]
+        cells += [str(f.acked) if f.acked else "-", str(f.lost), converge, memory]
+        cells += [str(f.seed) if f.seed is not None else "-", f.note.replace("|", "\\|")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def rng(seed: int) -> random.Random:
     return random.Random(seed)
+
+
+if __name__ == "__main__":
+    # python -m tests.reliability.harness [suite|chaos]: the last run's figures as markdown.
+    import sys
+
+    mode = sys.argv[1] if len(sys.argv) > 1 else MODE
+    figures = json.loads((ARTIFACTS / f"figures-{mode}.json").read_text())
+    print(markdown([Figures(**row) for row in figures.values()]))
