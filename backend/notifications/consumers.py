@@ -12,7 +12,7 @@ The server sends JSON text frames; it reads nothing from the client:
 Client frames are ignored (an application ping is fine), but count against
 WS_MAX_MESSAGES_PER_SECOND. Close codes, as for documents (``collab.core.close_codes``):
 4401 no, bad, expired or revoked token (also when the token expires while open, or within
-LOG_CHECK_SECONDS of "log out everywhere"), 4400
+a second of "log out everywhere" or of the account's deactivation), 4400
 ``after`` not a number, 4429 over NOTIFICATIONS_MAX_CONNECTIONS_PER_USER open notification
 connections (WebSocket and SSE together) in this process or over the message rate, 4408 the
 client fell WS_MAX_QUEUED_BYTES behind, 1013 the server could not read the inbox.

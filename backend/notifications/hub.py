@@ -7,7 +7,8 @@ number of the last notification it delivered (its cursor): numbers are gap-free 
 so a message at or below the cursor is a duplicate and is dropped, and one past
 ``cursor + 1`` reveals a gap the hub fills from the inbox. Every LOG_CHECK_SECONDS one query
 reads the inbox heads of all local users and repairs what the at-most-once layer lost (and
-ends the connections of tokens revoked since, "log out everywhere"); the groups are
+ends the connections of revoked tokens and deactivated accounts: at once when collab's
+``access.changed`` for the account arrives, the hub being in that group too); the groups are
 re-joined now and then, because a restarted Redis forgets them.
 
 Transport-free: a connection hands the hub a ``deliver`` callback that must not block.
@@ -25,7 +26,9 @@ from typing import Any
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
+from django.contrib.auth.models import User
 
+from backend.collab.edge import access_events
 from backend.collab.storage.db import in_db_thread
 from backend.documents.tokens import token_generations
 from backend.notifications.delivery import user_group
@@ -117,10 +120,17 @@ def _payloads_after(user_id: int, seq: int) -> list[Payload]:
         seq = rows[-1].seq
 
 
-def _heads_sync(user_ids: list[int]) -> tuple[dict[int, int], dict[int, int]]:
-    """The users' inbox heads and token generations."""
+@dataclass(frozen=True)
+class _Heads:
+    heads: dict[int, int]  # inbox heads
+    generations: dict[int, int]  # token generations
+    inactive: frozenset[int]  # deactivated or deleted accounts
+
+
+def _heads_sync(user_ids: list[int]) -> _Heads:
     heads = dict(Inbox.objects.filter(user_id__in=user_ids).values_list("user_id", "head"))
-    return heads, token_generations(set(user_ids))
+    active = User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True)
+    return _Heads(heads, token_generations(set(user_ids)), frozenset(user_ids) - set(active))
 
 
 _opening = in_db_thread(_opening_sync)
@@ -151,6 +161,7 @@ class NotificationHub:
         self._tasks.append(asyncio.create_task(self._check_loop(), name="hub catch-up"))
         if self.layer is not None:
             self.channel = await self.layer.new_channel()
+            await self._join_access_group()
             self._tasks += [
                 asyncio.create_task(self._receive_loop(), name="hub receiver"),
                 asyncio.create_task(self._rejoin_loop(), name="hub re-join"),
@@ -205,6 +216,17 @@ class NotificationHub:
             if not user.listeners and not user.joined and self._users.get(user_id) is user:
                 del self._users[user_id]
 
+    async def _join_access_group(self) -> bool:
+        """Hear ``access.changed`` (collab's access_events): a user logged out everywhere or
+        was deactivated, and their connections here end at once."""
+        assert self.layer is not None
+        try:
+            await self.layer.group_add(access_events.ACCESS_GROUP, self.channel)
+        except Exception:
+            logger.exception("could not join the access group; the periodic check covers")
+            return False
+        return True
+
     async def _group(self, operation: str, user_id: int) -> bool:
         if self.layer is None:
             return True
@@ -233,7 +255,11 @@ class NotificationHub:
             self.dispatch(message)
 
     def dispatch(self, message: dict[str, Any]) -> None:
-        """Hand a ``notification.created`` message to its user's local listeners."""
+        """Hand a ``notification.created`` message to its user's local listeners; on an
+        account-wide ``access.changed``, re-check those users' connections now."""
+        if message.get("type") == "access.changed":
+            self._access_changed(message)
+            return
         if message.get("type") != "notification.created":
             return
         try:
@@ -251,6 +277,26 @@ class NotificationHub:
             gap |= not listener.offer(payload)
         if gap:
             self.repair(user_id)
+
+    def _access_changed(self, message: dict[str, Any]) -> None:
+        try:
+            document_id, user_ids = access_events.parse(message)
+        except ValueError as exc:
+            logger.warning("dropped %s", exc)
+            return
+        local = user_ids & {uid for uid, user in self._users.items() if user.listeners}
+        if document_id is None and local:  # a document's sharing is no business of the inbox
+            task = asyncio.ensure_future(self._guarded_check(local))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    async def _guarded_check(self, user_ids: frozenset[int]) -> None:
+        try:
+            await self.check(user_ids)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("re-checking notification connections failed; retrying later")
 
     # --- repair --------------------------------------------------------------------------
 
@@ -305,23 +351,30 @@ class NotificationHub:
             await asyncio.sleep(wait)
             wait = REJOIN_SECONDS if await self.rejoin() else 1.0
 
-    async def check(self) -> None:
-        """Repair the users whose inbox is ahead of a listener; revoke stale tokens."""
-        users = {uid: u for uid, u in self._users.items() if u.listeners}
+    async def check(self, only: frozenset[int] | None = None) -> None:
+        """Repair the users whose inbox is ahead of a listener; end the connections of
+        revoked tokens and deactivated accounts. All local users, or ``only`` these."""
+        users = {
+            uid: u
+            for uid, u in self._users.items()
+            if u.listeners and (only is None or uid in only)
+        }
         if not users:
             return
-        heads, generations = await _heads(sorted(users))
+        found = await _heads(sorted(users))
         for user_id, user in users.items():
             for listener in list(user.listeners):
-                if listener.token_generation != generations.get(user_id, 0):
+                stale = listener.token_generation != found.generations.get(user_id, 0)
+                if stale or user_id in found.inactive:
                     listener.revoked()
             cursors = [lst.cursor for lst in user.listeners if lst.cursor is not None]
-            if cursors and heads.get(user_id, 0) > min(cursors):
+            if cursors and found.heads.get(user_id, 0) > min(cursors):
                 self.repair(user_id)
 
     async def rejoin(self) -> bool:
-        """Join the group of every user with a listener here; False if any join failed."""
-        done = True
+        """Join the group of every user with a listener here, and the access group; False
+        if any join failed."""
+        done = self.layer is None or await self._join_access_group()
         for user_id, user in list(self._users.items()):
             if user.listeners:
                 joined = await self._group("group_add", user_id)

@@ -41,14 +41,23 @@ def announce(*, document_id: uuid.UUID | None, user_ids: frozenset[int], **_: An
         "document": None if document_id is None else str(document_id),
         "users": sorted(user_ids),
     }
+    group_send_anywhere(layer, ACCESS_GROUP, dict(message))
+
+
+def group_send_anywhere(layer: Any, group: str, message: dict[str, Any]) -> None:
+    """``group_send`` from synchronous code (a view, a service) or from the event loop
+    (then in a task of its own): a failure is logged, the periodic checks cover it."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # a synchronous caller, as Django's views are: the usual case
-        async_to_sync(layer.group_send)(ACCESS_GROUP, dict(message))
-    else:
-        task = loop.create_task(layer.group_send(ACCESS_GROUP, dict(message)))
-        _sending.add(task)
-        task.add_done_callback(_sent)
+        try:
+            async_to_sync(layer.group_send)(group, message)
+        except Exception as exc:
+            logger.error("could not send %s to %s (%s)", message.get("type"), group, exc)
+        return
+    task = loop.create_task(layer.group_send(group, message))
+    _sending.add(task)
+    task.add_done_callback(_sent)
 
 
 _sending: set[asyncio.Task[None]] = set()
@@ -57,10 +66,7 @@ _sending: set[asyncio.Task[None]] = set()
 def _sent(task: asyncio.Task[None]) -> None:
     _sending.discard(task)
     if not task.cancelled() and task.exception() is not None:
-        logger.error(
-            "could not announce an access change (%s); the periodic check applies it",
-            task.exception(),
-        )
+        logger.error("could not send a channel layer message (%s)", task.exception())
 
 
 def parse(message: dict[str, Any]) -> tuple[uuid.UUID | None, frozenset[int]]:
