@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
+
+from django.contrib import admin, messages
+from django.http import HttpRequest
 
 from backend.webhooks.models import Attempt, Delivery, Webhook
+from backend.webhooks.services import webhook_start_cursors
 
 
 @admin.register(Webhook)
@@ -14,6 +18,17 @@ class WebhookAdmin(admin.ModelAdmin[Webhook]):
     # The secrets never show: an owner rotates one through the API to see a new one.
     exclude = ["secret", "previous_secret", "previous_secret_until"]
     readonly_fields = ["failing_since"]
+
+    def save_model(self, request: HttpRequest, obj: Webhook, form: Any, change: bool) -> None:
+        """A new one gets a secret, shown here once, and reports changes from now on."""
+        super().save_model(request, obj, form, change)
+        if not change:
+            webhook_start_cursors(obj)
+            self.message_user(
+                request,
+                f"Signing secret (shown once, give it to the receiver): {obj.secret}",
+                messages.WARNING,
+            )
 
 
 class AttemptInline(admin.TabularInline[Attempt, Delivery]):

@@ -7,6 +7,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from backend.webhooks.signing import new_secret
+
 
 class EventType(models.TextChoices):
     DOCUMENT_CHANGED = "document.changed", "The content changed (coalesced)"
@@ -30,7 +32,7 @@ class Webhook(models.Model):
     url = models.URLField(max_length=2000)
     events = models.JSONField(default=list)  # EventType values
     # HMAC key; shown once. The previous one still signs until ``previous_secret_until``.
-    secret = models.CharField(max_length=100)
+    secret = models.CharField(max_length=100, default=new_secret)
     previous_secret = models.CharField(max_length=100, blank=True, default="")
     previous_secret_until = models.DateTimeField(null=True, blank=True)
     active = models.BooleanField(default=True)

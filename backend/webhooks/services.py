@@ -46,11 +46,11 @@ def webhook_create(
         events=_check_events(events),
         secret=new_secret(),
     )
-    _start_cursors(hook)
+    webhook_start_cursors(hook)
     return hook
 
 
-def _start_cursors(hook: Webhook) -> None:
+def webhook_start_cursors(hook: Webhook) -> None:
     """Reset ``document.changed`` reporting to each document's head now (documents created
     later start at 0: their whole history is new)."""
     ChangeCursor.objects.filter(webhook=hook).delete()
@@ -85,7 +85,7 @@ def webhook_update(
         hook.disabled_reason = "" if active else "disabled by its owner"
     hook.save()
     if hook.active and EventType.DOCUMENT_CHANGED in hook.events and not reporting_changes:
-        _start_cursors(hook)  # no report of what happened while it was not listening
+        webhook_start_cursors(hook)  # no report of what happened while it was not listening
     if hook.active:
         transaction.on_commit(wake)
     return hook

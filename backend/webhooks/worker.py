@@ -17,6 +17,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -114,12 +115,14 @@ class Deliverer:
         result = await sender.send(client, claimed)
         metrics.attempted(result.outcome)
         if not result.ok:
+            # The host only: a URL's path or query is often a secret of its own.
             logger.info(
-                "webhook delivery %s to %s: %s %s",
+                "webhook %s delivery %s to %s: %s %s",
+                claimed.webhook_id,
                 claimed.id,
-                claimed.url,
+                urlsplit(claimed.url).hostname,
                 result.outcome,
-                result.status_code or result.error,
+                result.status_code or "",
             )
         await in_webhook_thread(outbox.record, claimed, result)
 

@@ -212,3 +212,27 @@ def test_patch_pauses_and_resumes_and_redeliver_requeues(
     assert page["results"][0]["type"] == "member.added"
     assert owner_client.delete(base).status_code == 204
     assert Delivery.objects.count() == 0
+
+
+def test_staff_register_one_in_the_admin_and_see_its_secret_once(
+    admin_client: Any, document: dict[str, Any]
+) -> None:
+    owner = Document.objects.get(pk=document["id"]).owner
+    form = {
+        "owner": owner.pk,
+        "document_id": document["id"],
+        "url": "http://127.0.0.1:9/hook",
+        "events": '["document.changed"]',
+        "active": "on",
+        "disabled_reason": "",
+    }
+    answer = admin_client.post("/admin/webhooks/webhook/add/", form, follow=True)
+    assert answer.status_code == 200
+    (hook,) = Webhook.objects.all()
+    assert hook.secret.startswith("whsec_")
+    assert hook.secret in answer.content.decode()
+    assert hook.cursors.get().document_id == hook.document_id
+    page = admin_client.get(f"/admin/webhooks/webhook/{hook.pk}/change/")
+    assert page.status_code == 200
+    assert hook.secret not in page.content.decode()
+    assert admin_client.get("/admin/webhooks/delivery/").status_code == 200

@@ -152,13 +152,14 @@ def test_failing_past_the_retry_limit_fails_and_long_failing_disables_and_notifi
     deliver: Deliver, settings: Any
 ) -> None:
     settings.WEBHOOK_RETRY_FOR_SECONDS = 1.0
-    settings.WEBHOOK_DISABLE_AFTER_SECONDS = 1.5
+    settings.WEBHOOK_DISABLE_AFTER_SECONDS = 4.0  # well after the first delivery gives up
     with running_receiver(lambda n: Answer(status=503)) as receiver:
         document = make_document()
         hook = _hook(document, receiver.url)
         _add_member(document, "bob")
         deliver(lambda: _states() == ["failed"], what="the delivery to fail")
         assert Webhook.objects.get(pk=hook.pk).active, "disabled before failing long enough"
+        settings.WEBHOOK_RETRY_FOR_SECONDS = 60.0  # the next one keeps failing until disabled
         _add_member(document, "carol")
         deliver(lambda: not Webhook.objects.get(pk=hook.pk).active, what="the webhook disabled")
     hook.refresh_from_db()
