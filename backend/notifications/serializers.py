@@ -7,8 +7,11 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from backend.documents.fields import FlatListField
 from backend.notifications.models import Notification
 from backend.notifications.types import NotificationType
+
+MAX_IDS = 1000
 
 
 class ActorOutput(serializers.Serializer[Any]):
@@ -59,8 +62,8 @@ class NotificationOutput(serializers.Serializer[Any]):
 
 
 class MarkReadInput(serializers.Serializer[Any]):
-    ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=1000
+    ids = FlatListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=MAX_IDS
     )
     all = serializers.BooleanField(required=False, default=False)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from backend.documents.fields import FlatListField
 from backend.webhooks.models import DeliveryState, EventType
 
 EVENTS_HELP = "Events to receive: " + ", ".join(EventType.values) + "."
@@ -13,7 +14,7 @@ EVENTS_HELP = "Events to receive: " + ", ".join(EventType.values) + "."
 
 class WebhookInput(serializers.Serializer[Any]):
     url = serializers.URLField(max_length=2000)
-    events = serializers.ListField(
+    events = FlatListField(
         child=serializers.ChoiceField(choices=EventType.choices),
         min_length=1,
         max_length=len(EventType.values),
@@ -28,7 +29,7 @@ class WebhookInput(serializers.Serializer[Any]):
 
 class WebhookUpdateInput(serializers.Serializer[Any]):
     url = serializers.URLField(max_length=2000, required=False)
-    events = serializers.ListField(
+    events = FlatListField(
         child=serializers.ChoiceField(choices=EventType.choices),
         min_length=1,
         max_length=len(EventType.values),
@@ -42,7 +43,7 @@ class WebhookOutput(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     url = serializers.URLField()
     # Plain strings in answers: one enum of event types in the schema (EventsEnum, inputs).
-    events = serializers.ListField(child=serializers.CharField(), help_text=EVENTS_HELP)
+    events = FlatListField(child=serializers.CharField(), help_text=EVENTS_HELP)
     document = serializers.UUIDField(source="document_id", allow_null=True)
     active = serializers.BooleanField()
     disabled_reason = serializers.CharField(help_text="Why it is inactive, if it is.")

@@ -114,7 +114,9 @@ def test_marking_read_by_id_and_all(
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"ids": []}, {"ids": ["one"]}, {"ids": [0]}, {"all": "maybe"}, {"ids": 3}]
+    "body",
+    [{}, {"ids": []}, {"ids": ["one"]}, {"ids": [0, -1]}, {"ids": [True]}, {"all": "maybe"}]
+    + [{"ids": 3}, {"ids": list(range(1, 1002))}],
 )
 def test_a_malformed_mark_read_is_a_400_and_changes_nothing(
     owner_client: APIClient, bob: APIClient, document: dict[str, Any], body: dict[str, Any]
@@ -122,6 +124,8 @@ def test_a_malformed_mark_read_is_a_400_and_changes_nothing(
     owner_client.post(_members(document), {"username": "bob", "role": "editor"})
     answer = bob.post("/api/notifications/read/", body, format="json")
     assert answer.status_code == 400, answer.content
+    # The error schema's shape: each key's value a list of messages (not per list index).
+    assert all(isinstance(v, list) for v in answer.json().values()), answer.json()
     assert bob.get("/api/notifications/unread/").json() == {"unread": 1}
 
 
