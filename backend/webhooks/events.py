@@ -1,5 +1,6 @@
 """Writing events to the outbox: one delivery per matching webhook, in the caller's
-transaction, and a nudge to this process's deliverer once it commits."""
+transaction, and a nudge to the deliverers once it commits: this process's directly, every
+other process's through PostgreSQL's ``NOTIFY`` (which PostgreSQL sends at commit)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
 from backend.webhooks.models import Delivery, EventType, Webhook
@@ -27,9 +28,21 @@ def remove_waker(waker: Callable[[], None]) -> None:
     _wakers.discard(waker)
 
 
+CHANNEL = "tandem_webhooks"  # the NOTIFY channel deliverers LISTEN on
+
+
 def wake() -> None:
     for waker in list(_wakers):
         waker()
+
+
+def announce() -> None:
+    """Wake every deliverer once the current transaction commits (polling is the backstop:
+    a notification missed while a listener reconnects costs at most a poll interval)."""
+    transaction.on_commit(wake)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"NOTIFY {CHANNEL}")
 
 
 def subscribed(*, owner_id: int, document_id: uuid.UUID, type: EventType) -> list[Webhook]:
@@ -70,5 +83,5 @@ def enqueue(
         for hook in hooks
     )
     if made:
-        transaction.on_commit(wake)
+        announce()
     return made

@@ -13,7 +13,7 @@ from django.utils import timezone
 from backend.documents.errors import InvalidRequest
 from backend.documents.models import Document
 from backend.webhooks.addresses import AddressRefused, resolve_target
-from backend.webhooks.events import wake
+from backend.webhooks.events import announce
 from backend.webhooks.models import ChangeCursor, Delivery, DeliveryState, EventType, Webhook
 from backend.webhooks.signing import new_secret
 
@@ -87,7 +87,7 @@ def webhook_update(
     if hook.active and EventType.DOCUMENT_CHANGED in hook.events and not reporting_changes:
         webhook_start_cursors(hook)  # no report of what happened while it was not listening
     if hook.active:
-        transaction.on_commit(wake)
+        announce()
     return hook
 
 
@@ -121,5 +121,5 @@ def delivery_redeliver(*, delivery_id: uuid.UUID) -> Delivery:
         delivery.give_up_at = now + timedelta(seconds=settings.WEBHOOK_RETRY_FOR_SECONDS)
         delivery.locked_until = delivery.lease = None
         delivery.save()
-        transaction.on_commit(wake)
+        announce()
     return delivery

@@ -20,8 +20,9 @@ from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from backend.webhooks import events, metrics, outbox, producers, sender
 
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 GAUGE_EVERY_SECONDS = 5.0
+LISTEN_RETRY_SECONDS = 5.0
 
 # Webhook work has its own database threads: it never waits behind (nor delays) the update
 # log's appends, which go through Channels' database thread.
@@ -51,7 +53,7 @@ class Deliverer:
 
     def __init__(self) -> None:
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._next_changes = 0.0
         self._next_gauges = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -60,14 +62,43 @@ class Deliverer:
         loop = self._loop = asyncio.get_running_loop()
         events.add_waker(self.wake)
         # An empty context: not the one of the request that happened to start it.
-        self._task = loop.create_task(self.run(), name="webhooks", context=contextvars.Context())
+        context = contextvars.Context()
+        self._tasks = [loop.create_task(self.run(), name="webhooks", context=context)]
+        if connections["default"].vendor == "postgresql":
+            listen = self.listen()
+            self._tasks.append(loop.create_task(listen, name="webhooks-listen", context=context))
 
     async def stop(self) -> None:
         events.remove_waker(self.wake)
-        task, self._task = self._task, None
-        if task is not None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-            await asyncio.wait({task})
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def listen(self) -> None:
+        """Wake on every ``NOTIFY`` of the outbox's channel: events committed elsewhere."""
+        db = connections["default"].settings_dict
+        params = {
+            "dbname": db["NAME"],
+            "user": db["USER"],
+            "password": db["PASSWORD"] or None,
+            "host": db["HOST"] or None,
+            "port": db["PORT"] or None,
+        }
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(autocommit=True, **params)
+                async with conn:
+                    await conn.execute(f"LISTEN {events.CHANNEL}")
+                    self._wakeup.set()  # whatever was committed while not listening
+                    async for _ in conn.notifies():
+                        self._wakeup.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("webhook LISTEN failed (%s); polling until it reconnects", exc)
+            await asyncio.sleep(LISTEN_RETRY_SECONDS)
 
     def wake(self) -> None:
         """Deliver now (thread-safe: called after a commit in a database thread)."""

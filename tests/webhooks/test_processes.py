@@ -189,3 +189,33 @@ def test_document_changed_coalesces_typing_into_gap_free_ranges(tmp_path: Path) 
         f"\ndocument.changed: {head} updates in {typing_seconds:.0f} s reported in "
         f"{len(changes)} deliveries (interval {interval:g} s), ranges 1..{head} without a gap"
     )
+
+
+def test_a_separate_deliverer_hears_of_events_at_commit(tmp_path: Path) -> None:
+    """The Kubernetes layout: web pods only write events; a deliver_webhooks process learns
+    of them through PostgreSQL's NOTIFY, not at its next poll (1 s)."""
+    events = 100
+    env = _env(DATABASE_CONN_MAX_AGE="60")
+    with (
+        running_receiver() as receiver,
+        TandemProcess({**env, "WEBHOOK_DELIVERY": "off"}, log_path=tmp_path / "web.log") as web,
+        DeliverProcess(env, log_path=tmp_path / "deliver.log"),
+    ):
+        tok, document_id = _owner_with_hook(web, receiver.url, ["document.renamed"])
+        _rename(web, tok, document_id, 1)  # the deliverer is up once this one arrives
+        wait_until(lambda: len(receiver.received) == 1, what="the first delivery", timeout=30)
+        for i in range(2, events + 2):
+            _rename(web, tok, document_id, 1, start=i)
+            time.sleep(0.02)
+        wait_until(
+            lambda: len(receiver.received) == events + 1,
+            what=lambda: f"{events} deliveries; {len(receiver.received) - 1} arrived",
+            timeout=30,
+        )
+    latency = sorted(_latency_ms(receiver.received[1:]))
+    p50, p99 = statistics.median(latency), latency[int(len(latency) * 0.99) - 1]
+    print(
+        f"\nseparate deliverer, latency after commit over {events} events: "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    )
+    assert p50 < 250, "the deliverer waited for its poll instead of hearing the commit"
