@@ -193,3 +193,19 @@ def test_document_changed_reports_the_log_in_ranges_without_gaps(deliver: Delive
     assert second["data"]["update_bytes"] == len(updates[3]) + len(updates[4])
     assert second["document"]["title"] == "Log"
     assert second["type"] == "document.changed"
+
+
+def test_a_redelivered_event_arrives_again_with_the_same_id(deliver: Deliver) -> None:
+    with running_receiver() as receiver:
+        document = make_document()
+        _hook(document, receiver.url)
+        _add_member(document)
+        deliver(lambda: _states() == ["delivered"], what="the first delivery")
+        (delivery,) = Delivery.objects.all()
+        services.delivery_redeliver(delivery_id=delivery.pk)
+        assert _states() == ["pending"]
+        deliver(lambda: _states() == ["delivered"], what="the redelivery")
+    first, second = receiver.received
+    assert first.event["id"] == second.event["id"] == str(delivery.pk)
+    assert first.body == second.body
+    assert Attempt.objects.filter(delivery=delivery).count() == 2
