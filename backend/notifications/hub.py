@@ -29,6 +29,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from backend.collab.edge import access_events
+from backend.collab.edge.fanout import receive_forever
 from backend.collab.storage.db import in_db_thread
 from backend.documents.tokens import token_generations
 from backend.notifications.delivery import user_group
@@ -243,16 +244,7 @@ class NotificationHub:
 
     async def _receive_loop(self) -> None:
         assert self.layer is not None
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("channel layer receive failed; retrying in 1 s")
-                await asyncio.sleep(1)
-                continue
-            self.dispatch(message)
+        await receive_forever(self.layer, self.channel, self.dispatch)
 
     def dispatch(self, message: dict[str, Any]) -> None:
         """Hand a ``notification.created`` message to its user's local listeners; on an
@@ -279,11 +271,10 @@ class NotificationHub:
             self.repair(user_id)
 
     def _access_changed(self, message: dict[str, Any]) -> None:
-        try:
-            document_id, user_ids = access_events.parse(message)
-        except ValueError as exc:
-            logger.warning("dropped %s", exc)
+        parsed = access_events.parse(message)
+        if parsed is None:
             return
+        document_id, user_ids = parsed
         local = user_ids & {uid for uid, user in self._users.items() if user.listeners}
         if document_id is None and local:  # a document's sharing is no business of the inbox
             task = asyncio.ensure_future(self._guarded_check(local))

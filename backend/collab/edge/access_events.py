@@ -69,11 +69,13 @@ def _sent(task: asyncio.Task[None]) -> None:
         logger.error("could not send a channel layer message (%s)", task.exception())
 
 
-def parse(message: dict[str, Any]) -> tuple[uuid.UUID | None, frozenset[int]]:
-    """The document (or None) and users of an ``access.changed`` message; ValueError if bad."""
+def parse(message: dict[str, Any]) -> tuple[uuid.UUID | None, frozenset[int]] | None:
+    """The document (or None) and users of an ``access.changed`` message; None (logged)
+    for a malformed one."""
     document = message.get("document")
     try:
         users = frozenset(int(user) for user in message.get("users") or ())
         return (None if document is None else uuid.UUID(str(document))), users
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"a malformed access.changed message: {exc}") from None
+        logger.warning("dropped a malformed access.changed message: %s", exc)
+        return None

@@ -66,6 +66,24 @@ def group_name(document_id: uuid.UUID) -> str:
 AccessChanged = Callable[[uuid.UUID | None, frozenset[int]], None]
 
 
+async def receive_forever(
+    layer: BaseChannelLayer, channel: str, dispatch: Callable[[dict[str, Any]], None]
+) -> None:
+    """Hand every message of ``channel`` to ``dispatch``. A failed receive is counted,
+    logged and retried a second later; what it lost, the periodic checks repair."""
+    while True:
+        try:
+            message = await layer.receive(channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            metrics.channel_layer_errors.inc()
+            logger.exception("channel layer receive failed; retrying in 1 s")
+            await asyncio.sleep(1)
+            continue
+        dispatch(message)
+
+
 class LayerFanout:
     """Publishes in order from one sender task; dispatches received messages to rooms, and
     access changes (``access_events``) to ``on_access``."""
@@ -143,13 +161,9 @@ class LayerFanout:
             logger.exception("could not leave the group of %s", document_id)
 
     def _access_changed(self, message: dict[str, Any]) -> None:
-        try:
-            document_id, users = access_events.parse(message)
-        except ValueError as exc:
-            logger.warning("dropped %s", exc)
-            return
-        if self.on_access is not None:
-            self.on_access(document_id, users)
+        parsed = access_events.parse(message)
+        if parsed is not None and self.on_access is not None:
+            self.on_access(*parsed)
 
     async def _send_loop(self) -> None:
         while True:
@@ -163,17 +177,7 @@ class LayerFanout:
                 logger.exception("channel layer send failed; receivers repair from the log")
 
     async def _receive_loop(self) -> None:
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                metrics.channel_layer_errors.inc()
-                logger.exception("channel layer receive failed; retrying in 1 s")
-                await asyncio.sleep(1)
-                continue
-            self._dispatch(message)
+        await receive_forever(self.layer, self.channel, self._dispatch)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if message.get("origin") == self.origin:
