@@ -115,8 +115,16 @@ def test_marking_read_by_id_and_all(
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"ids": []}, {"ids": ["one"]}, {"ids": [0, -1]}, {"ids": [True]}, {"all": "maybe"}]
-    + [{"ids": 3}, {"ids": list(range(1, 1002))}],
+    [
+        {},
+        {"ids": []},
+        {"ids": ["one"]},
+        {"ids": [0, -1]},
+        {"ids": [True]},
+        {"all": "maybe"},
+        {"ids": 3},
+        {"ids": list(range(1, 1002))},
+    ],
 )
 def test_a_malformed_mark_read_is_a_400_and_changes_nothing(
     owner_client: APIClient, bob: APIClient, document: dict[str, Any], body: dict[str, Any]
