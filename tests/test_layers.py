@@ -1,5 +1,5 @@
 """The layers of backend/collab import only toward the core, and the core runs without Django;
-documents, collab and notifications depend one way.
+documents, collab, notifications and webhooks depend one way.
 
 docs/architecture.md ("Layers") says which layer may import which; these tests hold the
 code to it.
@@ -119,5 +119,34 @@ def test_notifications_takes_from_collab_only_signals_and_socket_plumbing() -> N
         if not name.startswith(NOTIFICATIONS_FROM_COLLAB)
     ]
     assert not wrong, "notifications imports collab's internals:\n" + "\n".join(
+        f"{path.relative_to(ROOT)}: {name}" for path, name in wrong
+    )
+
+
+# What webhooks may take from the other apps: the update log's rows (document.changed is
+# derived from them), and a notification for the owner of a webhook it disables.
+WEBHOOKS_FROM_OTHERS = (
+    "backend.collab.models",
+    "backend.notifications.services",
+    "backend.notifications.types",
+)
+
+
+def test_nothing_imports_webhooks_and_webhooks_takes_little() -> None:
+    users = [
+        (path, name)
+        for package in ("documents", "collab", "notifications")
+        for path, name in _importing(package, "backend.webhooks")
+    ]
+    assert not users, "webhooks listens; nobody calls it:\n" + "\n".join(
+        f"{path.relative_to(ROOT)}: {name}" for path, name in users
+    )
+    wrong = [
+        (path, name)
+        for prefix in ("backend.collab", "backend.notifications")
+        for path, name in _importing("webhooks", prefix)
+        if not name.startswith(WEBHOOKS_FROM_OTHERS)
+    ]
+    assert not wrong, "webhooks imports other apps' internals:\n" + "\n".join(
         f"{path.relative_to(ROOT)}: {name}" for path, name in wrong
     )
