@@ -162,3 +162,14 @@ def queue_state() -> tuple[int, float]:
     oldest = pending.aggregate(oldest=Min("created_at"))["oldest"]
     age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
     return pending.count(), max(age, 0.0)
+
+
+def prune(*, batch: int = 1000) -> bool:
+    """Forget finished deliveries (delivered or failed) older than WEBHOOK_LOG_RETENTION_DAYS,
+    with their attempts; at most ``batch`` a call. True when more may be due."""
+    cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_LOG_RETENTION_DAYS)
+    old = Delivery.objects.filter(created_at__lt=cutoff).exclude(state=DeliveryState.PENDING)
+    ids = list(old.values_list("pk", flat=True)[:batch])
+    if ids:
+        Delivery.objects.filter(pk__in=ids).delete()
+    return len(ids) == batch

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 GAUGE_EVERY_SECONDS = 5.0
+PRUNE_EVERY_SECONDS = 600.0
 LISTEN_RETRY_SECONDS = 5.0
 
 # Webhook work has its own database threads: it never waits behind (nor delays) the update
@@ -56,6 +57,7 @@ class Deliverer:
         self._tasks: list[asyncio.Task[None]] = []
         self._next_changes = 0.0
         self._next_gauges = 0.0
+        self._next_prune = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
@@ -137,6 +139,9 @@ class Deliverer:
             depth, age = await in_webhook_thread(outbox.queue_state)
             metrics.queue_depth.set(depth)
             metrics.oldest_undelivered_seconds.set(age)
+        if now >= self._next_prune:
+            more = await in_webhook_thread(outbox.prune)
+            self._next_prune = now + (GAUGE_EVERY_SECONDS if more else PRUNE_EVERY_SECONDS)
         batch = settings.WEBHOOK_BATCH
         claimed = await in_webhook_thread(outbox.claim, limit=batch)
         await asyncio.gather(*(self._deliver(client, one) for one in claimed))

@@ -209,3 +209,28 @@ def test_a_redelivered_event_arrives_again_with_the_same_id(deliver: Deliver) ->
     assert first.event["id"] == second.event["id"] == str(delivery.pk)
     assert first.body == second.body
     assert Attempt.objects.filter(delivery=delivery).count() == 2
+
+
+def test_finished_deliveries_leave_the_log_after_the_retention(
+    deliver: Deliver, settings: Any
+) -> None:
+    with running_receiver(lambda n: Answer(status=204)) as receiver:
+        document = make_document()
+        _hook(document, receiver.url)
+        _add_member(document, "bob")
+        _add_member(document, "cy")
+        deliver(lambda: _states() == ["delivered"] * 2, what="both deliveries")
+    old, recent = Delivery.objects.order_by("created_at")
+    Delivery.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=31))
+    pending = Delivery.objects.create(
+        webhook=old.webhook,
+        type=old.type,
+        payload=old.payload,
+        created_at=timezone.now() - timedelta(days=40),
+        next_attempt_at=timezone.now() + timedelta(days=1),
+        give_up_at=timezone.now() + timedelta(days=2),
+    )
+    settings.WEBHOOK_LOG_RETENTION_DAYS = 30
+    deliver(lambda: not Delivery.objects.filter(pk=old.pk).exists(), what="the old one pruned")
+    assert set(Delivery.objects.values_list("pk", flat=True)) == {recent.pk, pending.pk}
+    assert not Attempt.objects.filter(delivery_id=old.pk).exists()
