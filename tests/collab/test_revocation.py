@@ -140,3 +140,16 @@ async def test_logout_everywhere_closes_that_users_sockets_on_every_replica(
     assert code == 4401
     assert took < PROMPT, f"logging out everywhere reached the socket after {took:.2f} s"
     assert owner.close_code is None, "another user's socket was closed"
+
+
+async def test_deactivating_an_account_closes_its_sockets_on_every_replica(
+    scene: Scene, other: TandemProcess, db_call
+) -> None:
+    editor = await scene.client(scene.editor, on=other)
+    owner = await scene.client(scene.owner, on=other)
+    scene.editor.is_active = False
+    await db_call(scene.editor.save)
+    code, took = await _timed_close(editor, time.monotonic())
+    assert code == 4403
+    assert took < PROMPT, f"the deactivation reached the socket after {took:.2f} s"
+    assert owner.close_code is None, "another user's socket was closed"
