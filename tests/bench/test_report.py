@@ -55,3 +55,31 @@ def test_saturation_table_names_the_first_failing_step() -> None:
     }
     table = report.report(data, [])
     assert "| Tandem (1 process) | 100 | 400 | 400/s: p99 180.0 ms, lost 0 |" in table
+
+
+def fanout_run(p50: float, p99: float, top: float) -> dict[str, Any]:
+    return {
+        "latency_ms": {"p50": p50, "p99": p99, "max": top},
+        "lost": 0,
+        "sent": 100,
+        "server_cpu_s": 1.0,
+        "db_cpu_s": None,
+        "peak_rss_mib": 50.0,
+    }
+
+
+def test_fanout_reports_max_latency_against_y_websockets() -> None:
+    report = bench_module("report")
+    runs = {
+        "tandem": [fanout_run(2, 10, 90), fanout_run(2, 12, 60)],
+        "y-websocket": [fanout_run(1, 2, 30), fanout_run(1, 3, 30)],
+    }
+    summary = report.summarize_runs(runs, [])
+    # Ratios per run (90/30, 60/30), then the median.
+    assert summary["tandem"]["max_vs_y-websocket"] == 2.5
+    assert summary["tandem"]["p99_vs_y-websocket"] == 4.5
+    assert "max_vs_y-websocket" not in summary["y-websocket"]
+
+    table = "\n".join(report.report_fanout(summary, {"tandem": "Tandem"}, "title"))
+    assert "| max / y-websocket |" in table
+    assert "| Tandem | 2.00 | 11.00 | 75.0 | 0 | 1.00 | - | 50.0 | 4.50 | 2.50 | - |" in table
