@@ -82,4 +82,19 @@ def test_fanout_reports_max_latency_against_y_websockets() -> None:
 
     table = "\n".join(report.report_fanout(summary, {"tandem": "Tandem"}, "title"))
     assert "| max / y-websocket |" in table
-    assert "| Tandem | 2.00 | 11.00 | 75.0 | 0 | 1.00 | - | 50.0 | 4.50 | 2.50 | - |" in table
+    assert "| Tandem | 2.00 | 11.00 | 75.0 | 0 | 1.00 | - | 50.0 | 4.50 | 2.50 | - | - |" in table
+
+
+def test_issue_scale_fan_out_runs_30_s_on_every_server_replicas_too() -> None:
+    plan = bench_module("plan")
+    assert (plan.FULL.issue_fanout_docs, plan.FULL.issue_fanout_seconds) == (100, 30)
+    assert (plan.FULL.fanout_readers + 1, plan.FULL.fanout_rate) == (10, 10)
+    report = bench_module("report")
+    runs = {
+        "tandem": [fanout_run(2, 10, 90)],
+        "tandem-2r": [fanout_run(3, 14, 99)],
+        "y-websocket": [fanout_run(1, 2, 30)],
+    }
+    summary = report.summarize_runs(runs, [])
+    assert summary["tandem-2r"]["p99_vs_tandem"] == 1.4
+    assert "p99_vs_tandem" not in summary["tandem"]
