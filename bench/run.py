@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from harness.config import RESULTS
 from harness.database import bench_user, prepare_database, purge_run_documents, setup_django
 from harness.editors import workload_bigdoc, workload_bigroom
 from harness.plan import FULL, QUICK, Plan
+from harness.publish import PublishRefused, backend_dirty, database_settings, publish
 from harness.report import log, run_record, write_results
 from harness.servers import CRASHES, TOKENS, Server, fetch_token, make_servers
 from harness.workloads import (
@@ -108,6 +110,12 @@ def main() -> None:
     parser.add_argument("--servers", help="comma-separated subset of server names")
     parser.add_argument("--workloads", help=f"comma-separated subset of {','.join(ALL_WORKLOADS)}")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
+    parser.add_argument(
+        "--publish",
+        metavar="NAME",
+        help="copy the run's JSON and tables to bench/results/published/NAME.* (refused when "
+        "fsync or synchronous_commit is off or backend/ had uncommitted changes)",
+    )
     parser.add_argument("--bigroom-sizes", help="comma-separated editors per big room (100,500)")
     parser.add_argument(
         "--profile-docs",
@@ -129,6 +137,7 @@ def main() -> None:
     bench_user()
     servers = make_servers(selected)
     data = run_record(quick=args.quick, plan=plan, servers=servers)
+    data["database"] = database_settings()
     with running(servers):
         for server in servers:
             if server.style == "tandem":
@@ -148,7 +157,14 @@ def main() -> None:
         data["server_crashes"] = CRASHES
     data["machine"]["loadavg_at_end"] = os.getloadavg()
     data["elapsed_s"] = time.monotonic() - started
+    data["tandem_worktree_dirty_at_end"] = backend_dirty()
     write_results(data, servers, Path(args.output))
+    if args.publish:
+        try:
+            written = publish(Path(args.output), args.publish, data)
+        except PublishRefused as exc:
+            sys.exit(f"error: {exc}")
+        log("published " + ", ".join(str(p) for p in written))
 
 
 if __name__ == "__main__":

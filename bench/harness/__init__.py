@@ -12,4 +12,5 @@
 - ``workloads``: idle, cold load, fan-out, audience, saturation, catch-up, profile.
 - ``editors``: the big room and the big document, with real editors (bench/providers.mjs).
 - ``report``: progress lines, medians and ratios, the JSON record and its tables.
+- ``publish``: the database's durability settings, and publishing a run only when it is honest.
 """

@@ -8,6 +8,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
@@ -98,3 +100,49 @@ def test_issue_scale_fan_out_runs_30_s_on_every_server_replicas_too() -> None:
     summary = report.summarize_runs(runs, [])
     assert summary["tandem-2r"]["p99_vs_tandem"] == 1.4
     assert "p99_vs_tandem" not in summary["tandem"]
+
+
+def clean_record() -> dict[str, Any]:
+    return {
+        "tandem_commit": "abc",
+        "tandem_worktree_dirty": False,
+        "tandem_worktree_dirty_at_end": False,
+        "database": {"fsync": "on", "synchronous_commit": "on"},
+    }
+
+
+def test_publish_accepts_a_durable_run_of_committed_code() -> None:
+    publish = bench_module("publish")
+    assert publish.refusals(clean_record(), changed_since=False) == []
+
+
+def test_publish_refuses_a_run_without_durable_commits_or_committed_code() -> None:
+    publish = bench_module("publish")
+    for setting in ("fsync", "synchronous_commit"):
+        record = clean_record()
+        record["database"][setting] = "off"
+        [reason] = publish.refusals(record, changed_since=False)
+        assert f"{setting} = off" in reason
+    record = clean_record()
+    del record["database"]
+    assert len(publish.refusals(record, changed_since=False)) == 2
+    for flag in ("tandem_worktree_dirty", "tandem_worktree_dirty_at_end"):
+        record = clean_record()
+        record[flag] = True
+        [reason] = publish.refusals(record, changed_since=False)
+        assert "uncommitted changes" in reason
+    [reason] = publish.refusals(clean_record(), changed_since=True)
+    assert "differs from the run's commit 'abc'" in reason
+
+
+def test_publish_refuses_before_copying_anything(tmp_path: Path) -> None:
+    publish = bench_module("publish")
+    source = tmp_path / "latest.json"
+    source.write_text("{}")
+    source.with_suffix(".md").write_text("")
+    record = clean_record()
+    record["database"]["fsync"] = "off"
+    before = sorted(publish.PUBLISHED.iterdir())
+    with pytest.raises(publish.PublishRefused, match="fsync = off"):
+        publish.publish(source, "refused-run", record)
+    assert sorted(publish.PUBLISHED.iterdir()) == before
