@@ -76,6 +76,12 @@ class HistoryApi(APIView):
 
 class VersionApi(APIView):
     @extend_schema(
+        description=(
+            "The body as of version `seq`. With UPDATE_LOG_RETENTION_DAYS set, a version "
+            "before the retention's cut is kept only where the history lists it (a "
+            "`snapshot` row); any other such version answers 404 with a `detail` saying the "
+            "retention removed it."
+        ),
         # The route takes digits only: anything else is no operation of this API.
         parameters=[OpenApiParameter("seq", {"type": "integer", "minimum": 0}, "path")],
         responses={200: ContentOutput, **error_responses(401, 404)},

@@ -19,9 +19,16 @@ class ContentInput(serializers.Serializer[Any]):
 
 class HistoryRowOutput(serializers.Serializer[Any]):
     seq = serializers.IntegerField()
-    author = serializers.CharField(allow_null=True, source="author.username", default=None)
-    created_at = serializers.DateTimeField()
+    author = serializers.CharField(allow_null=True, source="author_name")
+    created_at = serializers.DateTimeField(help_text="When the version's last update was stored.")
     size = serializers.IntegerField()
+    kind = serializers.ChoiceField(
+        ["update", "snapshot"],
+        help_text=(
+            "update: one stored update. snapshot: the whole state as of this version, kept "
+            "where the update log's retention (UPDATE_LOG_RETENTION_DAYS) removed the updates."
+        ),
+    )
 
 
 class RestoreInput(serializers.Serializer[Any]):

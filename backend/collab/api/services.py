@@ -14,7 +14,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import User
 
-from backend.collab.api.selectors import document_state
+from backend.collab.api.selectors import VersionRemoved, document_state
 from backend.collab.core import content
 from backend.collab.core.ports import PendingWrite
 from backend.collab.edge.fanout import group_name, update_message
@@ -38,7 +38,10 @@ def document_restore(*, document: Document, seq: int, author: User) -> int:
     doc, head = document_state(document=document)
     if not 0 <= seq <= head:
         raise InvalidRequest(f"No version {seq}: versions go from 0 to {head}.", field="seq")
-    version, _ = document_state(document=document, upto=seq)
+    try:
+        version, _ = document_state(document=document, upto=seq)
+    except VersionRemoved as exc:
+        raise InvalidRequest(exc.message, field="seq") from exc
     before = doc.get_state()
     content.replace_with_copy(doc, version)
     return _commit(document, doc.get_update(before), author)
