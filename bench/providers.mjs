@@ -4,7 +4,8 @@
 // these processes and drives them over stdin (bench/harness/editors.py).
 //
 // Usage: node bench/providers.mjs '<json config>'
-//   bigroom: providers `from`..`to` (index 0 is the writer) of one document. Prints
+//   bigroom: providers `from`..`to` (index 0 is the writer) of one document, or of each of
+//     `docs` (fan-out with real editors: each room's editor 0 types). Prints
 //     {"event": "synced"} once its providers have synced, then waits for a stdin line
 //     `start <warmup s> <window s> <drain s>`: cursors move once a second from then on, the
 //     writer types `rate` updates/s during the window, frames are counted during the window,
@@ -98,8 +99,9 @@ function tappedSocket (onFrame, sockets) {
 // ---- one editor ---------------------------------------------------------------------------
 
 class Editor {
-  constructor (index, onFrame = () => {}) {
+  constructor (index, onFrame = () => {}, room = config.doc, roomIndex = 0) {
     this.index = index
+    this.room = roomIndex
     this.doc = new Y.Doc()
     this.text = this.doc.getText('bench')
     this.sockets = []
@@ -110,13 +112,13 @@ class Editor {
     }, this.sockets)
     if (HOCUSPOCUS) {
       this.provider = new HocuspocusProvider({
-        url: config.base, name: config.doc, document: this.doc, token: 'bench', WebSocketPolyfill: Polyfill
+        url: config.base, name: room, document: this.doc, token: 'bench', WebSocketPolyfill: Polyfill
       })
       this.synced = new Promise((resolve) => this.provider.on('synced', resolve))
     } else {
       const url = config.style === 'tandem' ? `${config.base}/ws/documents` : config.base
       const params = config.style === 'tandem' ? { token: config.token } : {}
-      this.provider = new WebsocketProvider(url, config.doc, this.doc, {
+      this.provider = new WebsocketProvider(url, room, this.doc, {
         WebSocketPolyfill: Polyfill, params, disableBc: true
       })
       this.synced = new Promise((resolve) => {
@@ -150,17 +152,20 @@ async function withTimeout (promise, ms) {
 // ---- big room -----------------------------------------------------------------------------
 
 async function bigroom () {
+  // Several rooms (fan-out with real editors): `docs`, each with editors `from`..`to`; the
+  // writer of room k (editor 0) types markers ~k.<n>.<t>~.
   const { from, to, rate, batch = 25 } = config
+  const docs = config.docs ?? [config.doc]
   const lat = []
-  const seen = new Map() // editor index -> Set of marker numbers received
+  const seen = new Map() // editor -> Set of marker numbers received
   let receiving = true
   const editors = []
   const t0 = Date.now()
-  for (let i = from; i < to; i += batch) {
+  const specs = docs.flatMap((doc, k) => Array.from({ length: to - from }, (_, i) => [doc, k, from + i]))
+  for (let i = 0; i < specs.length; i += batch) {
     const group = []
-    for (let j = i; j < Math.min(to, i + batch); j++) {
+    for (const [doc, k, j] of specs.slice(i, i + batch)) {
       const got = new Set()
-      seen.set(j, got)
       const editor = new Editor(j, j === 0 ? undefined : (u8, type, t) => {
         if (type !== 'sync' || !receiving) return
         const s = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength).toString('latin1')
@@ -172,7 +177,8 @@ async function bigroom () {
           got.add(n)
           lat.push(Math.round((t - Number(m[3])) / 10) / 100)
         }
-      })
+      }, doc, k)
+      seen.set(editor, got)
       editors.push(editor)
       group.push(editor.synced)
     }
@@ -194,15 +200,18 @@ async function bigroom () {
   const closesBefore = editors.reduce((n, e) => n + e.closes().length, 0)
   counts.measuring = true
   const start = nowUs()
-  const writer = editors.find((e) => e.index === 0)
-  let sent = 0
+  const writers = editors.filter((e) => e.index === 0)
+  // Writers staggered over the first interval, so they do not all type on the same tick.
+  const sentBy = writers.map(() => 0)
   while (nowUs() - start < seconds * 1e6) {
-    const due = Math.floor((nowUs() - start) / 1e6 * rate)
-    while (writer && sent < due) {
-      sent += 1
-      writer.text.insert(writer.text.length, `~0.${sent}.${nowUs()}~`)
-    }
-    await sleep(writer ? 5 : 100)
+    writers.forEach((writer, w) => {
+      const due = Math.floor(((nowUs() - start) / 1e6 + w / writers.length / rate) * rate)
+      while (sentBy[w] < due) {
+        sentBy[w] += 1
+        writer.text.insert(writer.text.length, `~${writer.room}.${sentBy[w]}.${nowUs()}~`)
+      }
+    })
+    await sleep(writers.length ? 5 : 100)
   }
   counts.measuring = false
   const windowS = (nowUs() - start) / 1e6
@@ -213,14 +222,21 @@ async function bigroom () {
   await sleep(drain * 1000)
   receiving = false
   const readers = editors.filter((e) => e.index !== 0)
+  const sentByDoc = {}
+  writers.forEach((writer, w) => { sentByDoc[writer.room] = sentBy[w] })
+  const readersByDoc = {}
+  readers.forEach((e) => { readersByDoc[e.room] = (readersByDoc[e.room] ?? 0) + 1 })
   const result = {
     from,
     to,
-    sent,
+    docs: docs.length,
+    sent: sentBy.reduce((a, b) => a + b, 0),
+    sent_by_doc: sentByDoc,
     readers: readers.length,
-    received: readers.reduce((n, e) => n + seen.get(e.index).size, 0),
+    readers_by_doc: readersByDoc,
+    received: readers.reduce((n, e) => n + seen.get(e).size, 0),
     // Markers in each reader's document at the end (what the editor shows), for `converged`.
-    markers_in_docs: readers.map((e) => (e.text.toString().match(MARKER) ?? []).length),
+    markers_in_docs: readers.map((e) => [e.room, (e.text.toString().match(MARKER) ?? []).length]),
     latency_ms: lat,
     window_s: windowS,
     frames_sent: counts.sent,

@@ -21,7 +21,7 @@ from typing import Any
 
 from harness.config import RESULTS
 from harness.database import bench_user, prepare_database, purge_run_documents, setup_django
-from harness.editors import workload_bigdoc, workload_bigroom
+from harness.editors import workload_bigdoc, workload_bigroom, workload_fanout_editors
 from harness.plan import FULL, QUICK, Plan
 from harness.publish import PublishRefused, backend_dirty, database_settings, publish
 from harness.report import log, run_record, write_results
@@ -51,6 +51,11 @@ def running(servers: list[Server]) -> Iterator[None]:
 
 # What a run does without --workloads; "profile" runs only when named.
 ALL_WORKLOADS = ["idle", "cold", "fanout", "audience", "saturation", "catchup", "bigroom", "bigdoc"]
+
+
+def selected_workload(key: str, workloads: list[str]) -> bool:
+    """``--workloads fanout`` runs every fan-out; ``fanout-editors`` only that one."""
+    return key.split("_")[0] in workloads or key.replace("_", "-") in workloads
 
 
 def schedule(
@@ -88,6 +93,7 @@ def schedule(
                 else {}
             ),
         ),
+        ("fanout_editors", lambda: workload_fanout_editors(servers, plan)),
         ("audience", lambda: workload_audience(servers, plan)),
         ("saturation", lambda: workload_saturation(servers, plan)),
         ("catchup", lambda: workload_catchup(servers, plan)),
@@ -108,7 +114,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Tandem's benchmark suite")
     parser.add_argument("--quick", action="store_true", help="a short pass (a couple of minutes)")
     parser.add_argument("--servers", help="comma-separated subset of server names")
-    parser.add_argument("--workloads", help=f"comma-separated subset of {','.join(ALL_WORKLOADS)}")
+    parser.add_argument(
+        "--workloads",
+        help=f"comma-separated subset of {','.join(ALL_WORKLOADS)} (fanout-editors, "
+        "fanout-issue-scale: one fan-out only; profile: not run by default)",
+    )
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     parser.add_argument(
         "--publish",
@@ -144,7 +154,7 @@ def main() -> None:
                 TOKENS[server.name] = fetch_token(server)
         w = data["workloads"]
         for key, step in schedule(servers, plan, args.profile_docs):
-            if key.split("_")[0] not in workloads:
+            if not selected_workload(key, workloads):
                 continue
             try:
                 result = step()

@@ -16,7 +16,7 @@ from .config import NODE_BIN, ROOT
 from .load import docs_for, settle
 from .plan import Plan
 from .procfs import Sampler, cpu_of, cpu_pressure, cpu_seconds, postgres_backends
-from .report import fmt, log, median, percentile
+from .report import fmt, log, median, percentile, summarize_runs
 from .servers import CRASHES, TOKENS, Server, tandem_bytes, tandem_metric
 
 BIG_SERVERS = {"tandem", "tandem-2r", "y-websocket", "hocuspocus"}
@@ -73,12 +73,23 @@ class Providers:
         self.proc.wait()
 
 
-def bigroom_run(server: Server, plan: Plan, size: int, processes: int) -> dict[str, Any]:
-    """``size`` real editors in one document over ``processes`` load processes: the writer's
-    delivery latency and losses, server and client CPU, frames by type counted at the clients."""
+def bigroom_run(
+    server: Server,
+    plan: Plan,
+    size: int,
+    processes: int,
+    *,
+    docs_count: int = 1,
+    seconds: float | None = None,
+) -> dict[str, Any]:
+    """``size`` real editors in each of ``docs_count`` documents over ``processes`` load
+    processes (process k holds the same slice of every room's editors, on replica k): the
+    writers' delivery latency and losses, server and client CPU, frames by type counted at
+    the clients. ``seconds`` is the typing window (default: the big room's)."""
     if server.ensure_running():
         CRASHES.setdefault(server.name, []).append("bigroom")
-    [doc] = docs_for(server, 1, f"bigroom{size}")
+    seconds = plan.bigroom_seconds if seconds is None else seconds
+    docs = docs_for(server, docs_count, f"bigroom{size}")
     cuts = [size * k // processes for k in range(processes + 1)]
     procs: list[Providers] = []
     measured: dict[str, Any] = {}
@@ -86,7 +97,7 @@ def bigroom_run(server: Server, plan: Plan, size: int, processes: int) -> dict[s
         for k in range(processes):
             config = {
                 "workload": "bigroom",
-                "doc": doc,
+                "docs": docs,
                 "from": cuts[k],
                 "to": cuts[k + 1],
                 "rate": plan.bigroom_rate,
@@ -96,16 +107,14 @@ def bigroom_run(server: Server, plan: Plan, size: int, processes: int) -> dict[s
         clients = [p.proc.pid for p in procs]
         with Sampler(server.pids) as sampler:
             for p in procs:
-                p.command(
-                    f"start {plan.bigroom_warmup} {plan.bigroom_seconds} {plan.bigroom_drain}"
-                )
+                p.command(f"start {plan.bigroom_warmup} {seconds} {plan.bigroom_drain}")
             time.sleep(plan.bigroom_warmup)
             db0 = {pid: cpu_seconds(pid) for pid in (postgres_backends() if server.durable else [])}
             t0 = time.monotonic()
             cpu0, client0 = cpu_of(server.pids), cpu_of(clients)
             pressure0, load0 = cpu_pressure(), os.getloadavg()[0]
             bytes0 = tandem_bytes(server)
-            time.sleep(max(0.0, plan.bigroom_seconds - (time.monotonic() - t0)))
+            time.sleep(max(0.0, seconds - (time.monotonic() - t0)))
             window = time.monotonic() - t0
             measured = {
                 "server_cpu_s": cpu_of(server.pids) - cpu0,
@@ -129,7 +138,7 @@ def bigroom_run(server: Server, plan: Plan, size: int, processes: int) -> dict[s
                     "received": (bytes1[0] - bytes0[0]) / window / 2**20,
                     "sent": (bytes1[1] - bytes0[1]) / window / 2**20,
                 }
-            timeout = plan.bigroom_seconds + plan.bigroom_drain + 300
+            timeout = seconds + plan.bigroom_drain + 300
             results = [p.next("result", timeout) for p in procs]
     finally:
         for p in procs:
@@ -138,6 +147,7 @@ def bigroom_run(server: Server, plan: Plan, size: int, processes: int) -> dict[s
     out.update(
         {
             "providers": size,
+            "docs": docs_count,
             "load_processes": processes,
             "connect_seconds": max(s["seconds"] for s in synced),
             "all_synced": all(s["all"] for s in synced),
@@ -153,6 +163,15 @@ def bigroom_summary(results: list[dict[str, Any]], measured: dict[str, Any]) -> 
     """One big-room run from its load processes' results and the server's CPU window."""
     sent = sum(r["sent"] for r in results)
     readers = sum(r["readers"] for r in results)
+    # Per room (keys are room indexes): its writer's updates, its readers over all processes.
+    sent_by_doc: dict[str, int] = {}
+    readers_by_doc: dict[str, int] = {}
+    for r in results:
+        for k, n in r["sent_by_doc"].items():
+            sent_by_doc[k] = sent_by_doc.get(k, 0) + n
+        for k, n in r["readers_by_doc"].items():
+            readers_by_doc[k] = readers_by_doc.get(k, 0) + n
+    expected = sum(sent_by_doc.get(k, 0) * n for k, n in readers_by_doc.items())
     lat = [v for r in results for v in r.pop("latency_ms")]
     received = sum(r["received"] for r in results)
     seconds: float = statistics.mean(r["window_s"] for r in results)
@@ -166,11 +185,14 @@ def bigroom_summary(results: list[dict[str, Any]], measured: dict[str, Any]) -> 
     window = measured["window_s"]
     return {
         "writer_updates": sent,
+        "sent": sent,
         "readers": readers,
-        "expected": sent * readers,
+        "expected": expected,
         "received": received,
-        "lost": max(0, sent * readers - received),
-        "converged_readers": sum(1 for r in results for m in r["markers_in_docs"] if m == sent),
+        "lost": max(0, expected - received),
+        "converged_readers": sum(
+            1 for r in results for k, m in r["markers_in_docs"] if m == sent_by_doc.get(str(k))
+        ),
         "latency_ms": {
             "p50": percentile(lat, 0.5),
             "p99": percentile(lat, 0.99),
@@ -222,6 +244,39 @@ def workload_bigroom(servers: list[Server], plan: Plan) -> dict[str, Any]:
             )
             time.sleep(2)
     return out
+
+
+def workload_fanout_editors(servers: list[Server], plan: Plan) -> dict[str, Any]:
+    """Fan-out with real editors, as browsers run them: ``fanout_editors_docs`` rooms of
+    ``fanout_editors_per_doc`` providers with awareness on (every cursor moving once a second),
+    one typing ``bigroom_rate`` updates/s per room; the fan-out tables' figures and ratios."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    failed: dict[str, str] = {}
+    for run in range(plan.fanout_editors_runs):
+        for server in [s for s in servers if s.name in BIG_SERVERS]:
+            try:
+                row = bigroom_run(
+                    server,
+                    plan,
+                    plan.fanout_editors_per_doc,
+                    2,
+                    docs_count=plan.fanout_editors_docs,
+                    seconds=plan.fanout_editors_seconds,
+                )
+            except (RuntimeError, OSError) as exc:
+                log(f"fan-out with editors {server.name} failed: {exc!r}")
+                failed[server.name] = str(exc)
+                settle(server)
+                continue
+            runs.setdefault(server.name, []).append(row)
+            lat = row["latency_ms"]
+            log(
+                f"fan-out with editors run {run + 1} {server.name}: p50 {fmt(lat['p50'], 2)} "
+                f"p99 {fmt(lat['p99'], 2)} max {fmt(lat['max'])} ms, lost {row['lost']} of "
+                f"{row['expected']}, server {row['server_cores']:.2f} cores"
+            )
+            time.sleep(1)
+    return {"runs": runs, "summary": summarize_runs(runs, servers), "errors": failed}
 
 
 def wait_unloaded(server: Server, timeout: float = 60) -> float:

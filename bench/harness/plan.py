@@ -38,6 +38,11 @@ class Plan:
     bigroom_warmup: float = 3
     bigroom_drain: float = 3
     bigroom_per_process: int = 125  # editors per load process, at least two processes
+    # Fan-out with real editors (issue 15 target 10): rooms x editors, 1 typing at bigroom_rate.
+    fanout_editors_docs: int = 10
+    fanout_editors_per_doc: int = 10
+    fanout_editors_seconds: float = 10
+    fanout_editors_runs: int = 1
 
 
 FULL = Plan(
@@ -94,6 +99,7 @@ QUICK = Plan(
     catchup_rate=1000,
     bigroom_sizes=[100],
     bigroom_seconds=8,
+    fanout_editors_seconds=5,
     bigdoc_size=2_000_000,
     bigdoc_runs=1,
 )

@@ -46,6 +46,9 @@ def summarize_runs(runs: dict[str, list[dict[str, Any]]], servers: list[Server])
     # delivery, max for issue 15's target 11 (largest delivery within 3 x y-websocket's).
     for name in runs:
         for ref in ("y-websocket", "bare-relay", "hocuspocus", "pycrdt-websocket", "tandem"):
+            # Tandem's own variants (replicas, experiments) against one process.
+            if ref == "tandem" and not name.startswith("tandem-"):
+                continue
             if ref in runs and name != ref:
                 for stat in ("p99", "max"):
                     ratios = [
@@ -83,6 +86,10 @@ def report(data: dict[str, Any], servers: list[Server]) -> str:
     for key in FANOUT_KEYS:
         if key in w:
             lines.extend(report_fanout(w[key]["summary"], labels, fanout_title(key, p)))
+            for name, error in w[key].get("errors", {}).items():
+                lines.append(
+                    f"| {labels.get(name, name)} | failed: {error.splitlines()[0][:160]} |"
+                )
     if "audience" in w:
         lines.append(
             "\nAudience scaling: 1 writer at "
@@ -157,10 +164,17 @@ def report(data: dict[str, Any], servers: list[Server]) -> str:
 
 
 # The fan-out tables, in the order they print; each workload's "summary" is summarize_runs'.
-FANOUT_KEYS = ("fanout", "fanout_issue_scale")
+FANOUT_KEYS = ("fanout", "fanout_issue_scale", "fanout_editors")
 
 
 def fanout_title(key: str, p: dict[str, Any]) -> str:
+    if key == "fanout_editors":
+        return (
+            f"\nTyping fan-out with real editors: {p['fanout_editors_docs']} docs x "
+            f"{p['fanout_editors_per_doc']} providers (awareness on, every cursor moving once a "
+            f"second, 1 typing {p['bigroom_rate']:g} updates/s), "
+            f"{p['fanout_editors_seconds']:g} s, median of {p['fanout_editors_runs']} run(s)"
+        )
     docs, seconds, runs = {
         "fanout": (p["fanout_docs"], p["fanout_seconds"], p["runs"]),
         "fanout_issue_scale": (p["issue_fanout_docs"], p["issue_fanout_seconds"], 1),

@@ -100,6 +100,7 @@ def test_issue_scale_fan_out_runs_30_s_on_every_server_replicas_too() -> None:
     summary = report.summarize_runs(runs, [])
     assert summary["tandem-2r"]["p99_vs_tandem"] == 1.4
     assert "p99_vs_tandem" not in summary["tandem"]
+    assert "p99_vs_tandem" not in summary["y-websocket"]
 
 
 def clean_record() -> dict[str, Any]:
@@ -146,3 +147,71 @@ def test_publish_refuses_before_copying_anything(tmp_path: Path) -> None:
     with pytest.raises(publish.PublishRefused, match="fsync = off"):
         publish.publish(source, "refused-run", record)
     assert sorted(publish.PUBLISHED.iterdir()) == before
+
+
+def providers_result(
+    *, sent: dict[str, int], readers: dict[str, int], markers: list[list[int]], received: int
+) -> dict[str, Any]:
+    """One providers.mjs big-room result, as harness.editors reads it."""
+    return {
+        "sent": sum(sent.values()),
+        "sent_by_doc": sent,
+        "readers": sum(readers.values()),
+        "readers_by_doc": readers,
+        "received": received,
+        "markers_in_docs": markers,
+        "latency_ms": [1.0, 2.0, 40.0],
+        "window_s": 10.0,
+        "frames_sent": {"awareness": 100, "sync": 50},
+        "frames_received": {"awareness": 900},
+        "awareness_entries_sent": 100,
+        "awareness_entries_received": 900,
+        "bytes_received": 2**20,
+        "event_loop_delay_ms": {"p99": 5.0, "max": 9.0},
+        "closes_during_window": 0,
+        "close_codes": [],
+    }
+
+
+def test_editors_fan_out_expects_each_rooms_updates_at_each_of_its_readers() -> None:
+    editors = bench_module("editors")
+    # Two rooms; process 0 holds both writers and 1 reader of each, process 1 two readers each.
+    results = [
+        providers_result(
+            sent={"0": 100, "1": 99},
+            readers={"0": 1, "1": 1},
+            markers=[[0, 100], [1, 99]],
+            received=199,
+        ),
+        providers_result(
+            sent={},
+            readers={"0": 2, "1": 2},
+            markers=[[0, 100], [0, 100], [1, 99], [1, 98]],
+            received=396,
+        ),
+    ]
+    measured = {"server_cpu_s": 2.0, "client_cpu_s": 4.0, "window_s": 10.0}
+    row = editors.bigroom_summary(results, measured)
+    assert (row["sent"], row["readers"], row["expected"]) == (199, 6, 3 * 100 + 3 * 99)
+    assert (row["received"], row["lost"], row["converged_readers"]) == (595, 2, 5)
+    assert row["latency_ms"]["max"] == 40.0
+
+
+def test_editors_fan_out_prints_in_the_fan_out_tables_shape() -> None:
+    report = bench_module("report")
+    plan = bench_module("plan")
+    summary = report.summarize_runs(
+        {"tandem": [fanout_run(3, 30, 90)], "y-websocket": [fanout_run(1, 10, 30)]}, []
+    )
+    data = {
+        "servers": {"tandem": "Tandem (1 process)", "y-websocket": "y-websocket 1.5.4"},
+        "plan": plan.FULL.__dict__,
+        "workloads": {
+            "fanout_editors": {"summary": summary, "errors": {"hocuspocus": "timed out\nmore"}}
+        },
+    }
+    table = report.report(data, [])
+    assert "Typing fan-out with real editors: 10 docs x 10 providers" in table
+    assert "| Tandem (1 process) | 3.00 | 30.00 | 90.0 | 0 |" in table
+    assert "| 3.00 | 3.00 | - | - |" in table  # p99 and max / y-websocket
+    assert "| hocuspocus | failed: timed out |" in table
