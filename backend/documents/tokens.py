@@ -7,10 +7,12 @@ that user are closed at the next access re-check.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import F
+from django.db.models.functions import Coalesce
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.serializers import (
@@ -40,6 +42,15 @@ def token_generations(user_ids: set[int]) -> dict[int, int]:
         AccountState.objects.filter(user_id__in=user_ids).values_list("user_id", "token_generation")
     )
     return {user_id: int(found.get(user_id, 0)) for user_id in user_ids}
+
+
+def active_users_and_generations(*, user_ids: Collection[int]) -> dict[int, tuple[User, int]]:
+    """The active accounts among ``user_ids`` with their current token generation, by id
+    (one query for them all); a token of another generation is revoked."""
+    users = User.objects.filter(pk__in=user_ids, is_active=True).annotate(
+        current_generation=Coalesce("account_state__token_generation", 0)
+    )
+    return {user.pk: (user, int(user.current_generation)) for user in users}
 
 
 def token_is_current(token: Token | dict[str, Any], user_id: int) -> bool:
