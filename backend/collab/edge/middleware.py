@@ -11,8 +11,8 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from backend.collab.core.close_codes import CloseCode
-from backend.collab.storage.db import in_db_thread
-from backend.documents.tokens import CLAIM, token_generation
+from backend.collab.edge.admission import token_user
+from backend.documents.tokens import CLAIM
 
 
 class JWTAuthMiddleware(BaseMiddleware):  # type: ignore[misc]
@@ -49,19 +49,11 @@ async def _authenticate(
         access = AccessToken(token)  # type: ignore[arg-type]  # checks signature, expiry, type
     except TokenError:
         return refused
-    generation = int(access.get(CLAIM, 0))
-    user = await _active_user(access.get("user_id"), generation)
+    try:
+        user_id, generation = int(access["user_id"]), int(access.get(CLAIM, 0))
+    except (KeyError, TypeError, ValueError):  # signed by us, so never seen: refuse all the same
+        return refused
+    user = await token_user(user_id=user_id, generation=generation)
     if user is None:
         return refused
     return user, float(access["exp"]), generation, None
-
-
-def _active_user_sync(user_id: Any, generation: int) -> User | None:
-    """The token's user if active and the token not revoked (see documents.tokens)."""
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None or token_generation(user.pk) != generation:
-        return None
-    return user
-
-
-_active_user = in_db_thread(_active_user_sync)
