@@ -20,6 +20,8 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 # A fixed key for the bench's own servers on loopback, never a deployment's.
 SECRET_KEY = "tandem-bench-only-secret-key-not-for-production"  # noqa: S105
 BENCH_USER, BENCH_PASSWORD = "bench", "bench-password-not-secret-1"
+# Production mode closes /metrics without a token; the bench reads it (servers.tandem_metric).
+METRICS_TOKEN = "tandem-bench-only-metrics-token"  # noqa: S105
 
 
 # Tandem's environment for the bench: production code paths (PostgreSQL, Redis, durable log,
@@ -37,6 +39,7 @@ TANDEM_ENV = {
     "WS_MAX_MESSAGES_PER_SECOND": "1000000",
     "ROOM_IDLE_SECONDS": "1",
     "LOG_LEVEL": "WARNING",
+    "METRICS_TOKEN": METRICS_TOKEN,
     # The big-document workload pastes 20 MB in one message (the default was 1 MiB until
     # issue 13); set here so the bench runs the same before and after that change.
     "WS_MAX_MESSAGE_BYTES": str(32 * 1024 * 1024),

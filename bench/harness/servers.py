@@ -19,6 +19,7 @@ from .config import (
     BENCH_PY,
     BENCH_USER,
     LOGS,
+    METRICS_TOKEN,
     NODE_BIN,
     PROJECT_PY,
     ROOT,
@@ -195,8 +196,11 @@ def tandem_metric(server: Server, name: str, timeout: float = 10) -> float:
     """A counter or gauge summed over Tandem's processes, from ``/metrics`` (0 if absent)."""
     total = 0.0
     for port in server.ports:
-        url = f"http://127.0.0.1:{port}/metrics"
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/metrics",
+            headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             for line in response.read().decode().splitlines():
                 if line.startswith(name) and not line.startswith("#"):
                     total += float(line.rsplit(" ", 1)[1])
