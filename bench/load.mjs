@@ -246,13 +246,16 @@ async function drive (writers, ratePerWriter, seconds) {
 }
 
 // The specs of a room: one writer and `readers` light receivers, the receivers spread over
-// `bases` (replicas) round-robin, the writer on the last base.
+// `bases` (replicas) round-robin, the writer on the last base; with `config.placement`
+// (document affinity: room i's replica index) every client of room i on that one replica.
+const homeOf = (i) => config.placement ? config.bases[config.placement[i]] : null
+
 function roomSpecs (docs, readers, stats) {
   const bases = config.bases
   const specs = []
-  docs.forEach((doc) => {
+  docs.forEach((doc, i) => {
     for (let r = 0; r < readers; r++) {
-      specs.push({ base: bases[r % bases.length], doc, options: { onUpdate: (b, t) => stats.onUpdate(b, t) } })
+      specs.push({ base: homeOf(i) ?? bases[r % bases.length], doc, options: { onUpdate: (b, t) => stats.onUpdate(b, t) } })
     }
   })
   return specs
@@ -260,7 +263,7 @@ function roomSpecs (docs, readers, stats) {
 
 async function openWriters (docs) {
   const bases = config.bases
-  const writers = docs.map((doc, i) => new Writer(bases[bases.length - 1], doc, i))
+  const writers = docs.map((doc, i) => new Writer(homeOf(i) ?? bases[bases.length - 1], doc, i))
   await Promise.all(writers.map((w) => withTimeout(w.conn.opened.then(() => w.conn.whenSynced()), 30000, 'writer')))
   return writers
 }

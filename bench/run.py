@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from harness.capacity import workload_capacity
 from harness.config import RESULTS
 from harness.database import bench_user, prepare_database, purge_run_documents, setup_django
 from harness.editors import workload_bigdoc, workload_bigroom, workload_fanout_editors
@@ -49,7 +50,7 @@ def running(servers: list[Server]) -> Iterator[None]:
             server.stop()
 
 
-# What a run does without --workloads; "profile" runs only when named.
+# What a run does without --workloads; "profile" and "capacity" run only when named.
 ALL_WORKLOADS = ["idle", "cold", "fanout", "audience", "saturation", "catchup", "bigroom", "bigdoc"]
 
 
@@ -99,6 +100,7 @@ def schedule(
         ("catchup", lambda: workload_catchup(servers, plan)),
         ("bigroom", lambda: workload_bigroom(servers, plan)),
         ("bigdoc", lambda: workload_bigdoc(servers, plan)),
+        ("capacity", lambda: workload_capacity(plan)),
         (
             "profile",
             lambda: {
@@ -117,7 +119,7 @@ def main() -> None:
     parser.add_argument(
         "--workloads",
         help=f"comma-separated subset of {','.join(ALL_WORKLOADS)} (fanout-editors, "
-        "fanout-issue-scale: one fan-out only; profile: not run by default)",
+        "fanout-issue-scale: one fan-out only; profile, capacity: not run by default)",
     )
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     parser.add_argument(
@@ -145,7 +147,8 @@ def main() -> None:
     setup_django()
     purge_run_documents()
     bench_user()
-    servers = make_servers(selected)
+    # The capacity check starts servers of its own; alone, it needs none of the others.
+    servers = make_servers(selected) if set(workloads) - {"capacity"} else []
     data = run_record(quick=args.quick, plan=plan, servers=servers)
     data["database"] = database_settings()
     with running(servers):

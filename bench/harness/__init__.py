@@ -10,7 +10,9 @@
 - ``plan``: how large each workload runs (the full plan, the quick pass).
 - ``load``: one run of bench/load.mjs and the CPU it cost the server.
 - ``workloads``: idle, cold load, fan-out, audience, saturation, catch-up, profile.
-- ``editors``: the big room and the big document, with real editors (bench/providers.mjs).
+- ``editors``: the big room, the big document and the fan-out with real editors
+  (bench/providers.mjs).
+- ``capacity``: four replicas on a Redis of their own; Redis, PostgreSQL and CPU per update.
 - ``report``: progress lines, medians and ratios, the JSON record and its tables.
 - ``publish``: the database's durability settings, and publishing a run only when it is honest.
 """

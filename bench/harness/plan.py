@@ -43,6 +43,13 @@ class Plan:
     fanout_editors_per_doc: int = 10
     fanout_editors_seconds: float = 10
     fanout_editors_runs: int = 1
+    # The capacity check (docs/scaling.md; run only when named): replicas on their own Redis,
+    # docs x (1 typing + readers), as the model's 5 editors a document, 2 updates/s typing.
+    capacity_replicas: int = 4
+    capacity_docs: int = 8
+    capacity_readers: int = 4
+    capacity_rate: float = 2
+    capacity_seconds: float = 20
 
 
 FULL = Plan(

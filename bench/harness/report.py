@@ -156,6 +156,10 @@ def report(data: dict[str, Any], servers: list[Server]) -> str:
                 f"| {labels.get(base, base)} {variant} | {fmt(row['catchup_ms'])} "
                 f"| {fmt(row['bytes'], 0)} | {row['converged']} | {fmt(row['accepted_per_s'], 0)} |"
             )
+    if "capacity" in w:
+        from .capacity import report_capacity  # capacity imports report
+
+        lines.extend(report_capacity(w["capacity"]))
     if "bigroom" in w:
         lines.extend(report_bigroom(w["bigroom"], labels, p))
     if "bigdoc" in w:

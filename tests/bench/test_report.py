@@ -215,3 +215,51 @@ def test_editors_fan_out_prints_in_the_fan_out_tables_shape() -> None:
     assert "| Tandem (1 process) | 3.00 | 30.00 | 90.0 | 0 |" in table
     assert "| 3.00 | 3.00 | - | - |" in table  # p99 and max / y-websocket
     assert "| hocuspocus | failed: timed out |" in table
+
+
+def counters(t: float, redis: dict[str, int], **values: float) -> dict[str, Any]:
+    base = {"xact_commit": 0, "rows": 0, "updates": 0, "cross_replica": 0, "commit_groups": 0}
+    return {"t": t, "redis": redis, "cpu_s": 0.0, **base, **values}
+
+
+def test_capacity_costs_are_per_committed_update() -> None:
+    capacity = bench_module("capacity")
+    before = counters(10.0, {"evalsha": 100, "info": 3, "bzpopmin": 50})
+    after = counters(
+        30.0,
+        {"evalsha": 500, "info": 4, "bzpopmin": 90, "publish": 20},
+        updates=200,
+        xact_commit=400,
+        rows=200,
+        cross_replica=600,
+        commit_groups=150,
+        cpu_s=0.5,
+    )
+    costs = capacity.per_update(before, after)
+    assert costs["redis_commands_per_update_by_command"] == {
+        "bzpopmin": 0.2,
+        "evalsha": 2.0,
+        "publish": 0.1,
+    }  # the harness's own INFO is not the replicas'
+    assert costs["redis_commands_per_update"] == pytest.approx(2.3)
+    assert costs["cross_replica_messages_per_update"] == 3.0
+    assert (costs["pg_commits_per_s"], costs["pg_commits_per_update"]) == (20.0, 2.0)
+    assert (costs["rows_per_update"], costs["commit_groups_per_update"]) == (1.0, 0.75)
+    assert costs["server_cpu_us_per_update"] == 2500.0
+
+    rows = {
+        "replicas": 4,
+        "load": {"docs": 8, "clients_per_doc": 5, "updates_per_s_per_doc": 2, "seconds": 20},
+        "round-robin": {**costs, "load": {"latency_ms": {"p99": 12.3}, "lost": 0}},
+    }
+    table = "\n".join(capacity.report_capacity(rows))
+    assert "| round-robin | 200 | 2.30 | 3.00 | 20.0 | 2.00 | 1.00 | 2500 | 12.3 | 0 |" in table
+    assert "evalsha 2.00, bzpopmin 0.20, publish 0.10 |" in table
+
+
+def test_capacity_affinity_puts_a_document_on_one_stable_replica() -> None:
+    capacity = bench_module("capacity")
+    docs = [f"00000000-0000-0000-0000-{i:012d}" for i in range(40)]
+    placement = capacity.affinity(docs, 4)
+    assert placement == capacity.affinity(docs, 4)
+    assert set(placement) == {0, 1, 2, 3}
