@@ -1,0 +1,124 @@
+"""The common append on PostgreSQL in one round trip: lock, judge, number, insert, raise heads.
+
+``update_log.append_batch`` sends this for batches without mentions. Two statements go in
+one query string (PostgreSQL's simple query protocol, which Django's client-side cursor
+uses), so they run as one transaction (or inside the caller's) and cost one round trip
+and one disk flush at the commit:
+
+1. ``SELECT ... ORDER BY id FOR UPDATE`` locks the document rows in key order (batches of
+   several processes cannot deadlock) and returns each head.
+2. One statement with CTEs judges each write's author, numbers the allowed writes per
+   document after its head, inserts them and raises the heads; it returns, per batch entry,
+   how many writes were kept and which authors were refused.
+
+Two statements, not one: under READ COMMITTED each statement reads the snapshot taken when
+it starts. The second starts once the first holds the locks, so it judges authors by the
+roles committed by then, as ``writers_among`` after ``select_for_update`` does: a role
+change takes the same lock (``documents.services``), so a write stored after the change's
+commit is judged by it. A single statement would read memberships as of before it waited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import cache
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Field, Model
+from django.utils import timezone
+
+from backend.collab.core.ports import Appended, PendingWrite
+from backend.collab.models import DocumentUpdate
+from backend.documents.models import Document, Membership, Role
+
+
+def append_batch(batch: list[tuple[uuid.UUID, list[PendingWrite]]]) -> list[Appended | None]:
+    """``update_log.append_batch`` for writes without mentions, on PostgreSQL."""
+    entries: list[int] = []
+    documents: list[uuid.UUID] = []
+    updates: list[bytes] = []
+    authors: list[int | None] = []
+    for entry, (document_id, writes) in enumerate(batch):
+        for write in writes:
+            entries.append(entry)
+            documents.append(document_id)
+            updates.append(write.update)
+            authors.append(write.author_id)
+    ids = sorted({document_id for document_id, _ in batch})
+    now = timezone.now()
+    params = (ids, entries, documents, updates, authors, editing_roles(), now, now, ids)
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(), params)
+        heads = {document_id: int(head) for document_id, head in cursor.fetchall()}
+        cursor.nextset()
+        judged = {int(e): (int(kept), refused) for e, kept, refused in cursor.fetchall()}
+    appended: list[Appended | None] = []
+    for entry, (document_id, _) in enumerate(batch):
+        if document_id not in heads:
+            appended.append(None)
+            continue
+        kept, refused = judged.get(entry, (0, []))
+        appended.append(Appended(heads[document_id], frozenset(refused)))
+        heads[document_id] += kept
+    return appended
+
+
+def editing_roles() -> list[str]:
+    """The roles that may edit (``Role.allows``): the SQL rule's list."""
+    return [role.value for role in Role if role.allows(Role.EDITOR)]
+
+
+def _column(model: type[Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)  # a concrete column, not a relation's reverse side
+    return connection.ops.quote_name(str(field.column))
+
+
+def _table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+@cache
+def _sql() -> str:
+    """The two statements; identifiers from the models, every value a parameter."""
+    user = get_user_model()
+    doc, upd, users, members = (_table(m) for m in (Document, DocumentUpdate, user, Membership))
+    d_id, head, owner = (_column(Document, name) for name in ("id", "head_seq", "owner"))
+    fields = ("document", "seq", "update", "author", "created_at")
+    columns = ", ".join(_column(DocumentUpdate, name) for name in fields)
+    # The rule of ``permissions.role_from`` for "may edit": an author of no account (REST
+    # restores, system writes) may; else an active account that owns the document or is a
+    # member with an editing role. A deleted account is as inactive.
+    return (
+        f"SELECT {d_id}, {head} FROM {doc}"  # noqa: S608
+        f" WHERE {d_id} = ANY(%s::uuid[]) ORDER BY {d_id} FOR UPDATE;\n"
+        "WITH w AS ("
+        " SELECT * FROM unnest(%s::int[], %s::uuid[], %s::bytea[], %s::bigint[])"
+        " WITH ORDINALITY AS w(entry, document, body, author, n)"
+        "), judged AS ("
+        f" SELECT w.entry, w.document, w.body, w.author, w.n, d.{head} AS head,"
+        f" coalesce(w.author IS NULL OR (u.{_column(user, 'is_active')}"
+        f" AND (d.{owner} = w.author OR m.{_column(Membership, 'role')} = ANY(%s::text[]))),"
+        " false) AS allowed"  # no account or no membership: NULL, so refused
+        f" FROM w JOIN {doc} AS d ON d.{d_id} = w.document"
+        f" LEFT JOIN {users} AS u ON u.{_column(user, 'id')} = w.author"
+        f" LEFT JOIN {members} AS m ON m.{_column(Membership, 'document')} = w.document"
+        f" AND m.{_column(Membership, 'user')} = w.author"
+        "), numbered AS ("
+        " SELECT document, body, author,"
+        " head + row_number() OVER (PARTITION BY document ORDER BY n) AS seq"
+        " FROM judged WHERE allowed"
+        "), stored AS ("
+        f" INSERT INTO {upd} ({columns}) SELECT document, seq, body, author, %s FROM numbered"
+        "), raised AS ("
+        f" UPDATE {doc} AS d SET {head} = d.{head} + k.kept,"
+        f" {_column(Document, 'updated_at')} = %s"
+        " FROM (SELECT i.id, count(n.document) AS kept FROM unnest(%s::uuid[]) AS i(id)"
+        " LEFT JOIN numbered AS n ON n.document = i.id GROUP BY i.id) AS k"
+        f" WHERE d.{d_id} = k.id"
+        ")"
+        " SELECT entry, count(*) FILTER (WHERE allowed),"
+        " coalesce(array_agg(DISTINCT author) FILTER (WHERE NOT allowed), '{}')"
+        " FROM judged GROUP BY entry"
+    )

@@ -1,0 +1,177 @@
+"""The one-round-trip append (``pg_append``) agrees with the statement-by-statement one and
+with ``writers_among``, and judges a write by a role change it waited for."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+
+from backend.collab.core.ports import Appended, PendingWrite
+from backend.collab.models import DocumentUpdate
+from backend.collab.storage import pg_append, update_log
+from backend.documents.models import Document, Membership, Role
+from backend.documents.permissions import writers_among
+from tests.support.factories import make_document, make_user, share
+
+
+def _cast(document: Document) -> dict[str, int | None]:
+    """An author of every kind the rule tells apart, on ``document``."""
+    editor, viewer, removed, stranger = (make_user() for _ in range(4))
+    share(document, editor, Role.EDITOR)
+    share(document, viewer, Role.VIEWER)
+    Membership.objects.filter(pk=share(document, removed, Role.EDITOR).pk).delete()
+    inactive_editor = make_user(is_active=False)
+    share(document, inactive_editor, Role.EDITOR)
+    gone = make_user()
+    gone_id = gone.pk
+    gone.delete()
+    return {
+        "owner": document.owner_id,
+        "editor": editor.pk,
+        "viewer": viewer.pk,
+        "removed": removed.pk,
+        "stranger": stranger.pk,
+        "inactive editor": inactive_editor.pk,
+        "deleted account": gone_id,
+        "no account": None,
+    }
+
+
+def _log(document_id: uuid.UUID) -> list[tuple[int, bytes, int | None]]:
+    rows = DocumentUpdate.objects.filter(document_id=document_id).order_by("seq")
+    return [(s, bytes(u), a) for s, u, a in rows.values_list("seq", "update", "author_id")]
+
+
+@pytest.mark.django_db
+def test_the_sql_rule_agrees_with_writers_among() -> None:
+    owner = make_user()
+    document = make_document(owner=owner)
+    cast = _cast(document)
+    inactive_owner_document = make_document(owner=make_user(is_active=False))
+    authors = {a for a in cast.values() if a is not None}
+    expected = writers_among(
+        owners={
+            document.pk: owner.pk,
+            inactive_owner_document.pk: inactive_owner_document.owner_id,
+        },
+        authors={
+            document.pk: authors,
+            inactive_owner_document.pk: {inactive_owner_document.owner_id},
+        },
+    )
+    assert expected[document.pk] == {cast["owner"], cast["editor"]}, "the cast is not varied"
+    appended = pg_append.append_batch(
+        [
+            (document.pk, [PendingWrite(name.encode(), a) for name, a in cast.items()]),
+            (inactive_owner_document.pk, [PendingWrite(b"x", inactive_owner_document.owner_id)]),
+        ]
+    )
+    assert appended == [
+        Appended(0, frozenset(authors - expected[document.pk])),
+        Appended(0, frozenset({inactive_owner_document.owner_id})),
+    ]
+    kept = [name for name, a in cast.items() if a is None or a in expected[document.pk]]
+    assert kept == ["owner", "editor", "no account"]
+    assert _log(document.pk) == [
+        (seq, name.encode(), cast[name]) for seq, name in enumerate(kept, 1)
+    ]
+    assert _log(inactive_owner_document.pk) == []
+    document.refresh_from_db()
+    assert document.head_seq == 3
+
+
+@pytest.mark.django_db
+def test_a_batch_gives_what_the_statement_path_gives() -> None:
+    """Same document twice, refused writes between kept ones, a deleted document, an entry
+    with no writes: results, log rows and heads are those of the reference path."""
+
+    def scene() -> tuple[list[tuple[uuid.UUID, list[PendingWrite]]], list[uuid.UUID]]:
+        owner = make_user()
+        first, second, deleted = (make_document(owner=owner) for _ in range(3))
+        cast = _cast(first)
+        share(second, make_user(), Role.EDITOR)
+        update_log.append_batch_by_statements([(first.pk, [PendingWrite(b"earlier", None)])])
+        deleted_id = deleted.pk
+        deleted.delete()
+        writes = [
+            PendingWrite(f"{n} {name}".encode(), a) for n, (name, a) in enumerate(cast.items())
+        ]
+        batch = [
+            (first.pk, writes[:5]),
+            (deleted_id, [PendingWrite(b"lost", owner.pk)]),
+            (second.pk, [PendingWrite(b"s1", owner.pk), PendingWrite(b"s2", cast["editor"])]),
+            (first.pk, writes[5:]),
+            (second.pk, []),
+            (first.pk, writes[:2]),
+        ]
+        return batch, [first.pk, second.pk]
+
+    def outcome(
+        append: Any,
+    ) -> tuple[list[Any], list[list[tuple[int, bytes, bool]]], list[int]]:
+        batch, documents = scene()
+        results = append(batch)
+        owners = {d.pk: d.owner_id for d in Document.objects.filter(pk__in=documents)}
+        # Authors differ between the two scenes: compare what is author-free.
+        anonymous = [
+            Appended(r.previous, frozenset({"refused"} if r.refused else ())) if r else None
+            for r in results
+        ]
+        logs = [[(s, u, a == owners[d]) for s, u, a in _log(d)] for d in documents]
+        heads = [Document.objects.get(pk=d).head_seq for d in documents]
+        return anonymous, logs, heads
+
+    fast = outcome(pg_append.append_batch)
+    reference = outcome(update_log.append_batch_by_statements)
+    assert fast == reference
+    results, logs, heads = fast
+    assert results[1] is None
+    assert [r.previous for r in results if r] == [1, 0, 3, 1, 4]
+    assert heads == [6, 1]
+    assert [s for s, _, _ in logs[0]] == [1, 2, 3, 4, 5, 6], "seqs with a gap"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_is_judged_by_the_removal_it_waited_for() -> None:
+    """A removal holds the document row lock (as ``member_remove`` does) when the append
+    starts: the append waits, and judges the author by the committed removal."""
+    document = make_document()
+    editor = make_user()
+    share(document, editor, Role.EDITOR)
+    locked, release = threading.Event(), threading.Event()
+    results: list[list[Appended | None]] = []
+
+    def remove() -> None:
+        try:
+            with transaction.atomic():
+                Document.objects.select_for_update().filter(pk=document.pk).first()
+                Membership.objects.filter(document=document, user=editor).delete()
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def write() -> None:
+        try:
+            results.append(
+                update_log.append_batch([(document.pk, [PendingWrite(b"w", editor.pk)])])
+            )
+        finally:
+            connection.close()
+
+    remover = threading.Thread(target=remove)
+    remover.start()
+    assert locked.wait(10)
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(0.5)
+    assert writer.is_alive(), "the append did not wait for the document row lock"
+    release.set()
+    remover.join(10)
+    writer.join(10)
+    assert results == [[Appended(0, frozenset({editor.pk}))]]
+    assert _log(document.pk) == []
