@@ -151,6 +151,7 @@ def main() -> None:
     servers = make_servers(selected) if set(workloads) - {"capacity"} else []
     data = run_record(quick=args.quick, plan=plan, servers=servers)
     data["database"] = database_settings()
+    data["workload_seconds"] = {}
     with running(servers):
         for server in servers:
             if server.style == "tandem":
@@ -159,12 +160,16 @@ def main() -> None:
         for key, step in schedule(servers, plan, args.profile_docs):
             if not selected_workload(key, workloads):
                 continue
+            t0 = time.monotonic()
             try:
                 result = step()
             except Exception as exc:  # one broken workload must not lose the others
                 log(f"workload {key} failed: {exc}")
                 data.setdefault("errors", {})[key] = str(exc)
                 continue
+            finally:
+                # What each workload costs the run (budget: a full run under ~20 minutes).
+                data["workload_seconds"][key] = round(time.monotonic() - t0, 1)
             if result:
                 w[key] = result
         data["server_crashes"] = CRASHES

@@ -80,6 +80,9 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 def report(data: dict[str, Any], servers: list[Server]) -> str:
     lines: list[str] = []
+    if data.get("workload_seconds"):
+        times = ", ".join(f"{k} {v:.0f}" for k, v in data["workload_seconds"].items())
+        lines.append(f"Run time: {data.get('elapsed_s', 0):.0f} s in all; by workload (s): {times}")
     labels = {**data.get("servers", {}), **{s.name: s.label for s in servers}}
     w = data["workloads"]
     p = data["plan"]

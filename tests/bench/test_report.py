@@ -263,3 +263,15 @@ def test_capacity_affinity_puts_a_document_on_one_stable_replica() -> None:
     placement = capacity.affinity(docs, 4)
     assert placement == capacity.affinity(docs, 4)
     assert set(placement) == {0, 1, 2, 3}
+
+
+def test_tables_start_with_what_each_workload_cost_the_run() -> None:
+    report = bench_module("report")
+    data = {
+        "plan": {},
+        "workloads": {},
+        "elapsed_s": 1234.4,
+        "workload_seconds": {"idle": 120.2, "fanout_editors": 95.0},
+    }
+    first = report.report(data, []).splitlines()[0]
+    assert first == "Run time: 1234 s in all; by workload (s): idle 120, fanout_editors 95"
