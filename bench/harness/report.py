@@ -310,7 +310,7 @@ def run_record(*, quick: bool, plan: Plan, servers: list[Server]) -> dict[str, A
         "servers": {s.name: s.label for s in servers},
         "clients": "light protocol-level clients in one Node process (load.mjs) that count and "
         "time frames; writers are real Y.Docs; catch-up uses a full Y.Doc client; "
-        "bigroom and bigdoc use real editors (providers.mjs: y-websocket 3.1's "
+        "fanout_editors, bigroom and bigdoc use real editors (providers.mjs: y-websocket 3.1's "
         "WebsocketProvider, @hocuspocus/provider 3.4.4 for Hocuspocus), awareness on",
         "workloads": {},
     }
