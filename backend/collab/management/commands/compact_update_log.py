@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import timedelta
 from typing import Any
@@ -14,8 +15,17 @@ from backend.collab.storage import retention
 
 
 def _retention_days() -> int:
-    # 0 (keep every row) until settings.py names the variable.
-    return int(getattr(settings, "UPDATE_LOG_RETENTION_DAYS", 0))
+    declared = getattr(settings, "UPDATE_LOG_RETENTION_DAYS", None)
+    if declared is not None:
+        return int(declared)
+    # Until backend/settings.py declares it: the same variable, read from the environment.
+    raw = os.environ.get("UPDATE_LOG_RETENTION_DAYS", "0")
+    try:
+        return int(raw)
+    except ValueError:
+        raise CommandError(
+            f"UPDATE_LOG_RETENTION_DAYS must be a whole number, not {raw!r}."
+        ) from None
 
 
 class Command(BaseCommand):
