@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
+from typing import Protocol
 
 from django.conf import settings
 
@@ -13,6 +14,7 @@ from backend.collab.core.close_codes import CloseCode, close_code_for
 from backend.collab.core.room import Room
 from backend.collab.edge import metrics
 from backend.collab.edge.base_consumer import AdmittingConsumer
+from backend.collab.edge.direct_frames import EXTENSION
 from backend.collab.edge.limits import ConnectionCounter, RateLimiter
 from backend.collab.edge.outbox import Outbox
 from backend.collab.edge.runtime import Runtime, get_runtime
@@ -26,12 +28,22 @@ logger = logging.getLogger(__name__)
 _connections = ConnectionCounter()
 
 
+class FrameSink(Protocol):
+    """Where a connection's frames go: an ``Outbox`` or a direct ``FrameWriter``."""
+
+    def put(self, frame: bytes) -> None: ...
+
+    def close(self, code: int, reason: str = "") -> None: ...
+
+
 class SocketPeer:
     """The room's view of one connection."""
 
+    __slots__ = ("admitted_at", "can_write", "outbox", "token_generation", "user_id", "username")
+
     def __init__(
         self,
-        outbox: Outbox,
+        outbox: FrameSink,
         *,
         user_id: int,
         username: str,
@@ -59,6 +71,7 @@ class DocumentConsumer(AdmittingConsumer):
     room: Room | None = None
     runtime: Runtime
     peer: SocketPeer | None = None
+    outbox_task: asyncio.Task[None] | None = None
     user_id: int | None = None
     disconnected = False
 
@@ -74,10 +87,8 @@ class DocumentConsumer(AdmittingConsumer):
             return CloseCode.TOO_MANY
         self.user_id = user.pk
         self.limiter = RateLimiter(settings.WS_MAX_MESSAGES_PER_SECOND)
-        outbox = Outbox(self._send_frame, self.close, max_bytes=settings.WS_MAX_QUEUED_BYTES)
-        self.outbox_task = asyncio.create_task(outbox.run())
         self.peer = SocketPeer(
-            outbox,
+            self._open_outbox(),
             user_id=user.pk,
             username=user.get_username(),
             can_write=role.allows(Role.EDITOR),
@@ -109,6 +120,18 @@ class DocumentConsumer(AdmittingConsumer):
     def channel_name_key(self) -> str:
         return f"{id(self):x}"
 
+    def _open_outbox(self) -> FrameSink:
+        """The server's direct frame writer where it offers one (uvicorn with
+        ``StallAbortingProtocol``), else an ``Outbox`` and its task over ASGI ``send``."""
+        max_bytes = settings.WS_MAX_QUEUED_BYTES
+        direct = self.scope.get("extensions", {}).get(EXTENSION)
+        if direct is not None:
+            sink: FrameSink = direct["open"](max_bytes=max_bytes)
+            return sink
+        outbox = Outbox(self._send_frame, self.close, max_bytes=max_bytes)
+        self.outbox_task = asyncio.create_task(outbox.run())
+        return outbox
+
     async def _send_frame(self, frame: bytes) -> None:
         metrics.bytes_sent.inc(len(frame))
         await self.send(bytes_data=frame)
@@ -135,7 +158,8 @@ class DocumentConsumer(AdmittingConsumer):
             return
         self.expiry.cancel()
         self.peer.outbox.close(CloseCode.NORMAL)
-        self.outbox_task.cancel()
+        if self.outbox_task is not None:
+            self.outbox_task.cancel()
         if self.user_id is not None:
             _connections.close(self.user_id)
         if self.room is not None:

@@ -19,6 +19,12 @@ kernel answers with a reset, and the reset makes the client's kernel drop the cl
 had not read yet: the client sees 1006 (abnormal closure) instead of 1012 (service restart).
 Here the server waits for the client's close reply, as for a close the app sends, for at
 most ``shutdown_close_seconds``.
+
+Once the handshake is done, the connection offers the app a ``FrameWriter``
+(``scope["extensions"]["tandem.frames"]["open"]``, see ``direct_frames``): binary frames
+written straight to the transport, queued while it is paused and flushed on resume, with
+no task and no ASGI message per frame. Not offered with permessage-deflate, whose frames
+websockets' encoder must compress.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ import os
 from typing import cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
+from websockets.http11 import Request
+
+from backend.collab.edge.direct_frames import EXTENSION, FrameWriter
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +47,7 @@ class StallAbortingProtocol(WebSocketsSansIOProtocol):
     stall_seconds = float(os.environ.get("WS_STALL_SECONDS", "30"))
     shutdown_close_seconds = 3.0
     _stall_timer: asyncio.TimerHandle | None = None
+    _frame_writer: FrameWriter | None = None
 
     def shutdown(self) -> None:
         """Close with 1012 and keep reading until the client's close reply (see above)."""
@@ -44,14 +55,41 @@ class StallAbortingProtocol(WebSocketsSansIOProtocol):
             super().shutdown()
             return
         self.stop_keepalive()
-        self.queue.put_nowait({"type": "websocket.disconnect", "code": 1012})
-        self.conn.send_close(1012)
+        self._send_close(1012, "", self.shutdown_close_seconds)
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        if self.response.status_code == 101 and not self.conn.extensions:
+            self.scope["extensions"][EXTENSION] = {"open": self.open_frame_writer}
+
+    def open_frame_writer(self, *, max_bytes: int) -> FrameWriter:
+        """This connection's direct frame writer; call it once the app accepted."""
+        if not self.handshake_complete:
+            raise RuntimeError("open the frame writer after accepting the WebSocket")
+        self._frame_writer = FrameWriter(self, max_bytes=max_bytes)
+        return self._frame_writer
+
+    def writing_paused(self) -> bool:
+        return not self.writable.is_set()
+
+    def send_close_now(self, code: int, reason: str) -> None:
+        """The app's ``websocket.close``, at once: the frame joins the transport's buffer."""
+        if self.close_sent or self.transport.is_closing():
+            return
+        self._send_close(code, reason, self.close_timeout)
+
+    def _send_close(self, code: int, reason: str, wait_for_reply: float) -> None:
+        try:
+            self.conn.send_close(code, reason)
+        except InvalidState:
+            return  # the client's close arrived first and was answered
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.close_sent = True
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()
-        self.close_timer = self.loop.call_later(self.shutdown_close_seconds, self.transport.close)
+        self.close_timer = self.loop.call_later(wait_for_reply, self.transport.close)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -65,6 +103,8 @@ class StallAbortingProtocol(WebSocketsSansIOProtocol):
     def resume_writing(self) -> None:
         super().resume_writing()
         self._cancel_stall_timer()
+        if self._frame_writer is not None:
+            self._frame_writer.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_stall_timer()
