@@ -6,17 +6,18 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from channels.db import database_sync_to_async
-from django.db import connection
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections, connection
 
 from backend.collab.core.ports import Appended, LoadedLog, PendingWrite, StoredUpdate, UpdateStore
 from backend.collab.storage import update_log
 from backend.collab.storage.db import in_db_thread
-from backend.collab.storage.group_commit import CommitBatch, GroupCommit
+from backend.collab.storage.group_commit import Batch, CommitBatch, GroupCommit
 
 
 class DjangoUpdateStore(UpdateStore):
@@ -29,9 +30,7 @@ class DjangoUpdateStore(UpdateStore):
             commit = in_db_thread(update_log.append_batch)  # SQLite: one writer at a time
         else:
             thread = ThreadPoolExecutor(1, thread_name_prefix="tandem-commit")
-            commit = database_sync_to_async(
-                update_log.append_batch, thread_sensitive=False, executor=thread
-            )
+            commit = sync_to_async(CommitConnection(), thread_sensitive=False, executor=thread)
         self._appends = GroupCommit(commit)
 
     async def load(self, document_id: uuid.UUID) -> LoadedLog:
@@ -50,3 +49,30 @@ class DjangoUpdateStore(UpdateStore):
 
     async def save_snapshot(self, document_id: uuid.UUID, seq: int, state: bytes) -> None:
         await in_db_thread(update_log.save_snapshot)(document_id, seq, state)
+
+
+class CommitConnection:
+    """``update_log.append_batch`` on the commit thread's own connection, checked only when
+    it may have gone stale: after a pause of ``idle`` seconds, or after an error.
+
+    ``database_sync_to_async`` runs Django's connection checks around every call, and with
+    ``CONN_HEALTH_CHECKS`` that is a ``SELECT 1`` round trip before every batch: as much
+    waiting as the batch's own round trip. A busy thread's connection was in use moments
+    ago; if it broke meanwhile, the batch fails, the connection is closed, and group commit
+    retries the batch's appends one by one on a new one (a lone append fails: its room
+    closes with 1013 and its clients resend)."""
+
+    def __init__(self, *, idle: float = 1.0) -> None:
+        self._idle = idle
+        self._used = -idle
+
+    def __call__(self, batch: Batch) -> list[Appended | None]:
+        if time.monotonic() - self._used >= self._idle:
+            close_old_connections()  # the health check, and CONN_MAX_AGE
+        try:
+            return update_log.append_batch(batch)
+        except Exception:
+            connection.close_if_unusable_or_obsolete()
+            raise
+        finally:
+            self._used = time.monotonic()
