@@ -77,6 +77,9 @@ async def _type_everywhere(urls: list[tuple[str, str]]) -> None:
     try:
         for client in clients:
             await asyncio.wait_for(client.synced.wait(), 10)
+        # Replicas publish a document's updates once they know another has it open: let the
+        # interest they announced on opening it arrive before typing.
+        await asyncio.sleep(0.5)
         for i in range(UPDATES_PER_CLIENT):
             for n, client in enumerate(clients):
                 client.append_paragraph(f"{n}-{i}")

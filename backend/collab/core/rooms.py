@@ -45,7 +45,9 @@ class RoomRegistry:
         self._unloading: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._idle_timers: dict[uuid.UUID, asyncio.TimerHandle] = {}
         self._checker: asyncio.Task[None] | None = None
-        self._access_checks: set[asyncio.Task[None]] = set()
+        self._side_tasks: set[asyncio.Task[None]] = set()
+        self._heads_due: set[uuid.UUID] = set()  # rooms to re-read the log's head of soon
+        self._check_after_load: set[uuid.UUID] = set()
 
     def get(self, document_id: uuid.UUID) -> Room | None:
         """The loaded room of a document, if this process has one."""
@@ -92,6 +94,7 @@ class RoomRegistry:
             await room.load()
         except BaseException as exc:
             self._rooms.pop(document_id, None)
+            self._check_after_load.discard(document_id)
             if isinstance(exc, asyncio.CancelledError):
                 future.cancel()
             else:
@@ -100,6 +103,9 @@ class RoomRegistry:
             raise
         future.set_result(room)
         self.metrics.room_opened()
+        if document_id in self._check_after_load:
+            self._check_after_load.discard(document_id)
+            self.check_head_soon(document_id)
 
     def release(self, room: Room) -> None:
         """Called after a connection left; schedules the unload of an empty room."""
@@ -172,6 +178,31 @@ class RoomRegistry:
                 if self.get(room.document_id) is room and room.document_id not in self._unloading:
                     await self.fanout.subscribe(room.document_id)
 
+    def check_head_soon(self, document_id: uuid.UUID) -> None:
+        """Re-read the log's head of a document's room now rather than at the next periodic
+        check: another replica has just started publishing its updates here, and what it
+        committed before is in the log only. A room still loading checks once loaded."""
+        future = self._rooms.get(document_id)
+        if future is None:
+            return
+        if not future.done():
+            self._check_after_load.add(document_id)
+            return
+        if not self._heads_due:
+            self._track(asyncio.create_task(self._guarded(self._check_due_heads)))
+        self._heads_due.add(document_id)
+
+    async def _check_due_heads(self) -> None:
+        due, self._heads_due = self._heads_due, set()
+        rooms = [room for document_id in due if (room := self.get(document_id)) is not None]
+        heads = await self.store.heads([room.document_id for room in rooms])
+        for room in rooms:
+            room.observe_head(heads.get(room.document_id, room.head))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
     def access_changed(self, document_id: uuid.UUID | None, user_ids: frozenset[int]) -> None:
         """Some users' access changed (to ``document_id``, or to every document): re-check
         their open connections now rather than at the next periodic check."""
@@ -181,9 +212,7 @@ class RoomRegistry:
             if (document_id is None or room.document_id == document_id) and room.user_ids & user_ids
         ]
         if rooms and self.access is not None:
-            task = asyncio.create_task(self._guarded(lambda: self._check_access(rooms)))
-            self._access_checks.add(task)
-            task.add_done_callback(self._access_checks.discard)
+            self._track(asyncio.create_task(self._guarded(lambda: self._check_access(rooms))))
 
     async def _check_access(self, rooms: list[Room]) -> None:
         users = {room.document_id: room.user_ids for room in rooms if room.connections}

@@ -1,8 +1,18 @@
 """Cross-process fan-out over the Channels layer: one channel and one group join per room.
 
+A replica publishes a room's updates and awareness only while another replica has announced
+interest in the document: a process serving a document alone sends nothing to Redis for it.
+Interest is a ``room.interest`` message to the document's group, sent when a room opens and
+renewed while it stays open; a replica hearing a new one answers with its own, so both sides
+know of each other within a round trip. What is queued for one group in one tick of the
+sender leaves as one ``room.batch`` message, in order.
+
 The layer is at-most-once: a lost message only delays an update until the room's periodic
 log check (or the next update's sequence number) reveals the gap and the room fetches the
-missing rows from the database.
+missing rows from the database. The one race the interest adds (an update committed before
+its publisher heard of the newcomer) is repaired the same way: the newcomer joins the group
+before loading the log, and checks the log's head again when it hears the answer
+(``on_peer``).
 """
 
 from __future__ import annotations
@@ -59,11 +69,22 @@ class RoomAwarenessMessage(TypedDict):
     users: list[tuple[int, int | None]]  # the user owning each client id of the frame
 
 
+class RoomInterestMessage(TypedDict):
+    """``room.interest``: the origin has the document open (``ttl`` > 0) or closed it."""
+
+    type: Literal["room.interest"]
+    document: str
+    origin: str
+    ttl: float  # seconds the interest holds unless renewed; 0 withdraws it
+    reply: bool  # sent because the origin just heard of the receiver
+
+
 def group_name(document_id: uuid.UUID) -> str:
     return f"tandem.doc.{document_id.hex}"
 
 
 AccessChanged = Callable[[uuid.UUID | None, frozenset[int]], None]
+PeerHeard = Callable[[uuid.UUID], None]
 
 
 async def receive_forever(
@@ -84,9 +105,44 @@ async def receive_forever(
         dispatch(message)
 
 
+class Interest:
+    """The other replicas known to have each document open, until their interest expires."""
+
+    def __init__(self) -> None:
+        self._peers: dict[uuid.UUID, dict[str, float]] = {}
+
+    def listening(self, document_id: uuid.UUID) -> bool:
+        peers = self._peers.get(document_id)
+        if not peers:
+            return False
+        now = time.monotonic()
+        if min(peers.values()) <= now:
+            for origin in [o for o, until in peers.items() if until <= now]:
+                del peers[origin]
+        return bool(peers)
+
+    def heard(self, document_id: uuid.UUID, origin: str, ttl: float) -> bool:
+        """Record an announcement; True if ``origin`` was not known to be listening."""
+        peers = self._peers.setdefault(document_id, {})
+        now = time.monotonic()
+        known = peers.get(origin, 0.0) > now
+        if ttl > 0:
+            peers[origin] = now + ttl
+        else:
+            peers.pop(origin, None)
+        if not peers:
+            del self._peers[document_id]
+        return not known and ttl > 0
+
+    def forget(self, document_id: uuid.UUID) -> None:
+        self._peers.pop(document_id, None)
+
+
 class LayerFanout:
-    """Publishes in order from one sender task; dispatches received messages to rooms, and
-    access changes (``access_events``) to ``on_access``."""
+    """Publishes in order from one sender task, to documents another replica listens to;
+    dispatches received messages to rooms, and access changes (``access_events``) to
+    ``on_access``. ``on_peer`` hears of a replica that just learned of this one's interest,
+    after which its updates arrive here: the room re-reads the log's head then."""
 
     def __init__(
         self,
@@ -94,15 +150,21 @@ class LayerFanout:
         find_room: Callable[[uuid.UUID], Any],
         *,
         on_access: AccessChanged | None = None,
+        on_peer: PeerHeard | None = None,
         renew_seconds: float = 10.0,
+        interest_ttl: float = 10.0,
     ) -> None:
         self.layer = layer
         self.find_room = find_room
         self.on_access = on_access
+        self.on_peer = on_peer
         self.renew_seconds = renew_seconds
+        self.interest_ttl = interest_ttl
         self.origin = uuid.uuid4().hex
         self.channel = ""
-        self._outgoing: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.interest = Interest()
+        self._subscribed: set[uuid.UUID] = set()
+        self._outgoing: asyncio.Queue[tuple[uuid.UUID, dict[str, Any]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -133,12 +195,15 @@ class LayerFanout:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def publish_update(self, document_id: uuid.UUID, seq: int, update: bytes) -> None:
-        message = update_message(document_id, seq, update, origin=self.origin)
-        self._outgoing.put_nowait((group_name(document_id), dict(message)))
+        if self.interest.listening(document_id):
+            message = update_message(document_id, seq, update, origin=self.origin)
+            self._outgoing.put_nowait((document_id, dict(message)))
 
     def publish_awareness(
         self, document_id: uuid.UUID, frame: bytes, users: dict[int, int | None]
     ) -> None:
+        if not self.interest.listening(document_id):
+            return
         message: RoomAwarenessMessage = {
             "type": "room.awareness",
             "document": str(document_id),
@@ -146,19 +211,45 @@ class LayerFanout:
             "origin": self.origin,
             "users": list(users.items()),
         }
-        self._outgoing.put_nowait((group_name(document_id), dict(message)))
+        self._outgoing.put_nowait((document_id, dict(message)))
 
     async def subscribe(self, document_id: uuid.UUID) -> None:
+        """Join the document's group and announce (or renew) this replica's interest.
+        Called when the room opens, before it loads the log, and on every periodic check."""
+        self._subscribed.add(document_id)
         try:
             await self.layer.group_add(group_name(document_id), self.channel)
         except Exception:
             logger.exception("could not join the group of %s; the log check covers", document_id)
+        self._announce(document_id, ttl=self.interest_ttl)
 
     async def unsubscribe(self, document_id: uuid.UUID) -> None:
+        self._subscribed.discard(document_id)
+        self.interest.forget(document_id)
+        self._announce(document_id, ttl=0.0)
         try:
             await self.layer.group_discard(group_name(document_id), self.channel)
         except Exception:
             logger.exception("could not leave the group of %s", document_id)
+
+    def _announce(self, document_id: uuid.UUID, *, ttl: float, reply: bool = False) -> None:
+        message: RoomInterestMessage = {
+            "type": "room.interest",
+            "document": str(document_id),
+            "origin": self.origin,
+            "ttl": ttl,
+            "reply": reply,
+        }
+        self._outgoing.put_nowait((document_id, dict(message)))
+
+    def _interest_heard(self, document_id: uuid.UUID, message: dict[str, Any]) -> None:
+        if document_id not in self._subscribed:
+            return  # a late message to a group this replica left
+        new = self.interest.heard(document_id, str(message["origin"]), float(message["ttl"]))
+        if new:
+            self._announce(document_id, ttl=self.interest_ttl, reply=True)
+        if (new or message.get("reply")) and self.on_peer is not None:
+            self.on_peer(document_id)
 
     def _access_changed(self, message: dict[str, Any]) -> None:
         parsed = access_events.parse(message)
@@ -167,9 +258,9 @@ class LayerFanout:
 
     async def _send_loop(self) -> None:
         while True:
-            group, message = await self._outgoing.get()
+            document_id, message = await self._outgoing.get()
             try:
-                await self.layer.group_send(group, message)
+                await self.layer.group_send(group_name(document_id), message)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -182,22 +273,31 @@ class LayerFanout:
     def _dispatch(self, message: dict[str, Any]) -> None:
         if message.get("origin") == self.origin:
             return
-        if message.get("type") == "access.changed":
+        kind = message.get("type")
+        if kind == "access.changed":
             self._access_changed(message)
             return
         try:
-            room = self.find_room(uuid.UUID(str(message["document"])))
+            document_id = uuid.UUID(str(message["document"]))
         except (KeyError, ValueError):
             logger.warning("dropped a channel layer message without a valid document id")
             return
+        self._dispatch_one(document_id, message)
+
+    def _dispatch_one(self, document_id: uuid.UUID, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "room.interest":
+            self._interest_heard(document_id, message)
+            return
+        room = self.find_room(document_id)
         if room is None:
             return
-        if message.get("type") == "room.update":
+        if kind == "room.update":
             if "committed_at" in message:
                 lag = time.time() - float(message["committed_at"])
                 metrics.fanout_delivery_seconds.observe(max(0.0, lag))
             room.remote_update(int(message["seq"]), message.get("update"))
-        elif message.get("type") == "room.awareness":
+        elif kind == "room.awareness":
             users = {int(client): user for client, user in message.get("users") or ()}
             room.remote_awareness(
                 bytes(message["frame"]), replica=str(message["origin"]), users=users

@@ -89,6 +89,12 @@ async def room_access(*, users_by_document: dict[uuid.UUID, set[int]]) -> dict[u
     }
 
 
+def _interest_ttl(check_seconds: float) -> float:
+    """Interest is renewed on every periodic check: three missed renewals end it. Without
+    periodic checks it is never renewed, so it holds until the room closes."""
+    return 3 * check_seconds + 1 if check_seconds > 0 else 86_400.0
+
+
 async def _create() -> Runtime:
     start_loop_lag_monitor()  # started at lifespan startup already, but daphne sends none
     registry = RoomRegistry(
@@ -107,7 +113,13 @@ async def _create() -> Runtime:
     fanout = None
     layer = get_channel_layer()
     if layer is not None:
-        fanout = LayerFanout(layer, registry.get, on_access=registry.access_changed)
+        fanout = LayerFanout(
+            layer,
+            registry.get,
+            on_access=registry.access_changed,
+            on_peer=registry.check_head_soon,
+            interest_ttl=_interest_ttl(settings.LOG_CHECK_SECONDS),
+        )
         await fanout.start()
         registry.fanout = fanout
     presence: LocalPresence
