@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -120,3 +121,57 @@ async def test_logout_everywhere_closes_open_sockets_and_refuses_old_tokens(
     await db_call(lambda: user_logout_everywhere(user=scene.editor))
     assert await editor.closed(timeout=10) == 4401
     assert await scene.refused(token=token) == (4401, 0)
+
+
+async def test_a_storm_of_sockets_each_gets_its_own_answer(scene: Scene, db_call) -> None:
+    """Sockets opened together are admitted together (one round of queries for many):
+    each still gets the answer it would get alone, with nothing sent to the refused."""
+    stranger = await db_call(make_user)
+    gone = await db_call(make_user, is_active=False)
+    tokens = {user: token_for(user) for user in (scene.owner, scene.editor, scene.viewer)}
+    other = uuid.uuid4()
+    kinds: dict[str, tuple[dict[str, Any], int | None]] = {
+        "owner": ({"token": tokens[scene.owner]}, None),
+        "editor": ({"token": tokens[scene.editor]}, None),
+        "viewer": ({"token": tokens[scene.viewer]}, None),
+        "own-token-each": ({"user": scene.editor}, None),
+        "stranger": ({"user": stranger}, 4404),
+        "deactivated": ({"user": gone}, 4401),
+        "garbage": ({"token": "not.a.jwt"}, 4401),
+        "unknown-document": ({"token": tokens[scene.owner], "document": other}, 4404),
+        "malformed-document-id": ({"token": tokens[scene.viewer], "document": "nope"}, 4404),
+    }
+    order = [kind for kind in kinds for _ in range(15)]
+    random.Random(15).shuffle(order)
+    clients = [YClient(scene.url(**kinds[kind][0])) for kind in order]
+    scene.clients.extend(clients)
+    await asyncio.gather(*(c.connect() for c in clients))
+
+    async def outcome(client: YClient) -> tuple[int | None, int]:
+        synced = asyncio.create_task(client.synced.wait())
+        closed = asyncio.create_task(client.closed(timeout=30))
+        await asyncio.wait({synced, closed}, return_when=asyncio.FIRST_COMPLETED, timeout=30)
+        synced.cancel()
+        closed.cancel()
+        return client.close_code, client.received_frames
+
+    outcomes = await asyncio.gather(*(outcome(c) for c in clients))
+    for kind, client, (code, frames) in zip(order, clients, outcomes, strict=True):
+        assert code == kinds[kind][1], (kind, code)
+        if code is not None:
+            assert frames == 0, kind
+        else:
+            assert client.synced.is_set(), kind
+
+
+async def test_a_token_seen_before_is_still_refused_once_expired_or_altered(
+    scene: Scene,
+) -> None:
+    token = AccessToken.for_user(scene.owner)
+    token.set_exp(lifetime=timedelta(seconds=2))
+    text = str(token)
+    first = await scene.client(token=text)  # verified once: the verdict is kept
+    tampered = text[:-2] + ("A" if text[-2] != "A" else "B") + text[-1]
+    assert await scene.refused(token=tampered) == (4401, 0)
+    assert await first.closed(timeout=10) == 4401  # the token's expiry
+    assert await scene.refused(token=text) == (4401, 0)
