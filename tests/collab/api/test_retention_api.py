@@ -158,3 +158,21 @@ async def test_clients_after_compaction_get_the_whole_text(scene: Scene, db_call
     await reloaded.wait_text(expected)
     head = await db_call(lambda: Document.objects.get(pk=document_id).head_seq)
     assert head == 8
+
+
+@pytest.mark.django_db
+def test_a_version_read_while_rows_are_being_deleted_is_refused_not_partial(
+    owner_client: APIClient,
+) -> None:
+    """Mid-compaction (the snapshot at 4 stored, rows 1 and 2 deleted, 3 and 4 not yet), a
+    version whose rows are partly gone answers 404, never a body missing updates."""
+    document = make_document(owner=owner_client.user)  # type: ignore[attr-defined]
+    url = f"/api/documents/{document.id}/"
+    for text in TEXTS:
+        owner_client.put(f"{url}content/", {"text": text})
+    _room_snapshot(document.pk, 4)
+    DocumentUpdate.objects.filter(document=document, seq__lte=2).delete()
+    assert owner_client.get(f"{url}versions/3/").status_code == 404
+    assert owner_client.get(f"{url}versions/4/").json()["text"] == "four"
+    assert owner_client.get(f"{url}versions/5/").json()["text"] == "four five"
+    assert owner_client.get(f"{url}content/").json()["text"] == "four five six"
