@@ -100,6 +100,29 @@ def per_update(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def idle_window(server: Server, client: redis.Redis, seconds: float) -> dict[str, Any]:
+    """The replicas with no client: the Redis commands and CPU they cost per second anyway
+    (the layer's blocking receive loops), the baseline under the per-update figures."""
+    t0, cpu0 = time.monotonic(), cpu_of(server.pids)
+    before = client.info("commandstats")
+    time.sleep(seconds)
+    after = client.info("commandstats")
+    elapsed = time.monotonic() - t0
+    by_command = {
+        k.removeprefix("cmdstat_"): (int(v["calls"]) - int(before.get(k, {}).get("calls", 0)))
+        / elapsed
+        for k, v in sorted(after.items())
+        if k != "cmdstat_info"
+    }
+    by_command = {k: v for k, v in by_command.items() if v > 0}
+    return {
+        "window_s": elapsed,
+        "redis_commands_per_s": sum(by_command.values()),
+        "redis_commands_per_s_by_command": by_command,
+        "server_cores": (cpu_of(server.pids) - cpu0) / elapsed,
+    }
+
+
 def capacity_run(server: Server, plan: Plan, mode: str, client: redis.Redis) -> dict[str, Any]:
     docs = new_documents(plan.capacity_docs, f"capacity-{mode}")
     config: dict[str, Any] = {
@@ -157,6 +180,12 @@ def workload_capacity(plan: Plan) -> dict[str, Any]:
         server.start()
         try:
             TOKENS[server.name] = fetch_token(server)
+            time.sleep(2)  # the replicas' start-up is not their idle cost
+            out["idle"] = idle_window(server, client, plan.capacity_idle_seconds)
+            log(
+                f"capacity idle: {out['idle']['redis_commands_per_s']:.1f} Redis commands/s, "
+                f"{out['idle']['server_cores']:.3f} cores with no client"
+            )
             for mode in MODES:
                 out[mode] = capacity_run(server, plan, mode, client)
                 time.sleep(1)
@@ -177,6 +206,20 @@ def report_capacity(rows: dict[str, Any]) -> list[str]:
         "| PG commits | rows | server CPU us | p99 ms | lost | Redis commands by command |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    idle = rows.get("idle")
+    if idle:
+        by = ", ".join(
+            f"{name} {n:.1f}"
+            for name, n in sorted(
+                idle["redis_commands_per_s_by_command"].items(), key=lambda kv: -kv[1]
+            )
+        )
+        lines.insert(
+            1,
+            f"With no client the {rows['replicas']} replicas cost "
+            f"{idle['redis_commands_per_s']:.1f} Redis commands/s{f' ({by})' if by else ''} and "
+            f"{idle['server_cores']:.3f} cores; the per-update figures include that baseline.",
+        )
     for mode in MODES:
         if mode not in rows:
             continue

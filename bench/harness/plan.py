@@ -50,6 +50,7 @@ class Plan:
     capacity_readers: int = 4
     capacity_rate: float = 2
     capacity_seconds: float = 20
+    capacity_idle_seconds: float = 10
 
 
 FULL = Plan(

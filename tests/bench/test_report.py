@@ -252,7 +252,13 @@ def test_capacity_costs_are_per_committed_update() -> None:
         "load": {"docs": 8, "clients_per_doc": 5, "updates_per_s_per_doc": 2, "seconds": 20},
         "round-robin": {**costs, "load": {"latency_ms": {"p99": 12.3}, "lost": 0}},
     }
+    rows["idle"] = {
+        "redis_commands_per_s": 4.5,
+        "redis_commands_per_s_by_command": {"bzpopmin": 0.5, "zadd": 4.0},
+        "server_cores": 0.0123,
+    }
     table = "\n".join(capacity.report_capacity(rows))
+    assert "cost 4.5 Redis commands/s (zadd 4.0, bzpopmin 0.5) and 0.012 cores" in table
     assert "| round-robin | 200 | 2.30 | 3.00 | 20.0 | 2.00 | 1.00 | 2500 | 12.3 | 0 |" in table
     assert "evalsha 2.00, bzpopmin 0.20, publish 0.10 |" in table
 
