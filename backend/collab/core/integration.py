@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pycrdt import Doc, merge_updates
+from pycrdt import Doc, merge_updates, write_var_uint
 
 from backend.collab.core import protocol, update_split
 from backend.collab.core.ports import LoadedLog
@@ -153,3 +153,48 @@ def snapshot_state(doc: Doc[Any], waiting: list[bytes]) -> bytes:
     before the snapshot, and a reload reads only what follows it."""
     state = doc.get_update()
     return merge_updates(state, *waiting) if waiting else state
+
+
+REPLAY_JOIN_AFTER = 32  # rows: a replay of more is sent as one update when that is smaller
+
+
+def replay_update(doc: Doc[Any], waiting: list[bytes], updates: list[bytes]) -> bytes | None:
+    """One update that takes a client from the log before ``updates`` to the Doc's state,
+    or None when sending ``updates`` one by one is as small (or they are few).
+
+    The Doc (the log up to the last of ``updates``) is encoded from a state vector lowered,
+    for each client that ``updates`` write for, to the first clock they write: whatever a
+    client holding the log before ``updates`` lacks is in them, so it is in that encoding
+    (with the whole delete set), or among the parts still ``waiting``, merged in. What the
+    client holds already again, it ignores. ``merge_updates`` of the rows themselves gives
+    the same state but took seconds for 10,000 rows (docs/performance.md)."""
+    if len(updates) <= REPLAY_JOIN_AFTER:
+        return None
+    since = state_vector(doc.get_state())
+    try:
+        for update in updates:
+            for client, clock in _first_clocks(update):
+                since[client] = min(since.get(client, 0), clock)
+    except protocol.MalformedMessage:
+        return None  # a row update_split cannot read (stored by an older Tandem): row by row
+    diff = doc.get_update(_encode_state_vector(since))
+    if waiting:
+        diff = merge_updates(diff, *waiting)
+    return diff if len(diff) < sum(len(u) for u in updates) else None
+
+
+def _first_clocks(update: bytes) -> list[tuple[int, int]]:
+    """(client, first clock) of each client's structs in ``update``."""
+    reader = protocol.Reader(update)
+    if reader.var_uint() == 1:  # one client's structs, as a typed change is: read its header
+        reader.var_uint()  # how many structs
+        return [(reader.var_uint(), reader.var_uint())]
+    parsed = update_split.parse(update)
+    return [(client, structs[0].clock) for client, structs in parsed.structs.items() if structs]
+
+
+def _encode_state_vector(state: dict[int, int]) -> bytes:
+    parts = [write_var_uint(len(state))]
+    for client, clock in state.items():
+        parts += (write_var_uint(client), write_var_uint(clock))
+    return b"".join(parts)

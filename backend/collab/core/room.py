@@ -28,6 +28,7 @@ from backend.collab.core.integration import (
     doc_from_log,
     integrate,
     integrate_committed,
+    replay_update,
     snapshot_state,
 )
 from backend.collab.core.mentions import Mention
@@ -531,11 +532,18 @@ class Room:
         conn.peer.send(protocol.sync_step2(update))
 
     async def _start_replay(self, conn: Connection, since: int) -> None:
+        """Send what the log holds after ``since``: row by row, or when many rows are
+        missing, as one update at the head (``replay_update``), as sync step 2 would."""
         if conn.peer not in self.connections:
             return
         if since < self.head:
-            for row in await self.store.updates_after(self.document_id, since, self.head):
-                conn.peer.send(protocol.tandem_update(row.seq, row.update))
+            rows = await self.store.updates_after(self.document_id, since, self.head)
+            joined = replay_update(self.doc, self._waiting, [row.update for row in rows])
+            if joined is not None:
+                conn.peer.send(protocol.tandem_update(self.head, joined))
+            else:
+                for row in rows:
+                    conn.peer.send(protocol.tandem_update(row.seq, row.update))
         conn.tandem = True
         conn.peer.send(protocol.tandem_head(self.head))
 
