@@ -37,6 +37,7 @@ from backend.documents.models import Document
 logger = logging.getLogger(__name__)
 
 DELETE_BATCH = 5000  # rows per DELETE: each is its own short transaction
+Shard = tuple[int, int]  # (index, count): the documents whose id modulo count is index
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,9 @@ class Compacted:
     snapshot_built: bool
 
 
-def documents_due(*, cut: datetime) -> Iterator[uuid.UUID]:
-    """Documents whose oldest kept row is older than ``cut`` (one index probe each)."""
+def documents_due(*, cut: datetime, shard: Shard = (0, 1)) -> Iterator[uuid.UUID]:
+    """Documents whose oldest kept row is older than ``cut`` (one index probe each), of
+    ``shard`` = (index, count) only: processes given the shards 0..count-1 share a run."""
     oldest = (
         DocumentUpdate.objects.filter(document=OuterRef("pk"))
         .order_by("seq")
@@ -62,7 +64,8 @@ def documents_due(*, cut: datetime) -> Iterator[uuid.UUID]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    yield from due.iterator(chunk_size=500)
+    index, count = shard
+    yield from (pk for pk in due.iterator(chunk_size=500) if pk.int % count == index)
 
 
 def retained_from(document_id: uuid.UUID) -> int:
@@ -84,10 +87,12 @@ def is_contiguous(log: LoadedLog, upto: int | None) -> bool:
     return upto is None or log.head == upto
 
 
-def compact_due(*, cut: datetime, batch: int = DELETE_BATCH) -> list[Compacted]:
-    """Compact every document with rows older than ``cut``."""
+def compact_due(
+    *, cut: datetime, batch: int = DELETE_BATCH, shard: Shard = (0, 1)
+) -> list[Compacted]:
+    """Compact every document (of ``shard``) with rows older than ``cut``."""
     done = []
-    for document_id in documents_due(cut=cut):
+    for document_id in documents_due(cut=cut, shard=shard):
         compacted = document_compact(document_id=document_id, cut=cut, batch=batch)
         if compacted is not None:
             done.append(compacted)

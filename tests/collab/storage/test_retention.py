@@ -140,6 +140,21 @@ def _in_thread(work: Any) -> threading.Thread:
     return thread
 
 
+@pytest.mark.django_db
+def test_shards_divide_the_documents_between_processes() -> None:
+    documents = [_stored(_keystrokes(3), old=3) for _ in range(8)]
+    out = StringIO()
+    for index in range(3):
+        call_command("compact_update_log", "--days", "2", "--shard", f"{index}/3", stdout=out)
+    runs = [line for line in out.getvalue().splitlines() if line.startswith("compacted")]
+    counts = [int(line.split()[1]) for line in runs]
+    assert counts == [sum(d.pk.int % 3 == index for d in documents) for index in range(3)]
+    assert all(_seqs(document) == [] for document in documents)
+    for bad in ("3/3", "x", "1/0"):
+        with pytest.raises(CommandError):
+            call_command("compact_update_log", "--days", "2", "--shard", bad)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_appends_during_a_compaction_keep_gap_free_seqs() -> None:
     """Appends through the real path run while the rows below them are deleted batch by

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from argparse import ArgumentTypeError
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +29,17 @@ def _retention_days() -> int:
         ) from None
 
 
+def _shard(value: str) -> retention.Shard:
+    index, _, count = value.partition("/")
+    try:
+        shard = int(index), int(count)
+    except ValueError:
+        raise ArgumentTypeError(f"{value!r} is not INDEX/COUNT, e.g. 0/4") from None
+    if not 0 <= shard[0] < shard[1]:
+        raise ArgumentTypeError(f"{value!r}: INDEX must be from 0 to COUNT-1")
+    return shard
+
+
 class Command(BaseCommand):
     help = (
         "Fold update-log rows older than UPDATE_LOG_RETENTION_DAYS into snapshots and delete "
@@ -47,6 +59,16 @@ class Command(BaseCommand):
             default=retention.DELETE_BATCH,
             help="Rows per DELETE transaction.",
         )
+        parser.add_argument(
+            "--shard",
+            type=_shard,
+            default=(0, 1),
+            metavar="INDEX/COUNT",
+            help=(
+                "Compact only the documents whose id modulo COUNT is INDEX: run COUNT "
+                "processes, INDEX 0 to COUNT-1, to share a run."
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         days = _retention_days() if options["days"] is None else options["days"]
@@ -57,7 +79,7 @@ class Command(BaseCommand):
             return
         cut = timezone.now() - timedelta(days=days)
         started = time.monotonic()
-        done = retention.compact_due(cut=cut, batch=options["batch"])
+        done = retention.compact_due(cut=cut, batch=options["batch"], shard=options["shard"])
         seconds = time.monotonic() - started
         deleted = sum(c.deleted for c in done)
         built = sum(c.snapshot_built for c in done)
