@@ -68,7 +68,7 @@ def test_compaction_is_idempotent_and_keeps_the_state() -> None:
     snapshots = list(DocumentSnapshot.objects.filter(document=document).values_list("seq"))
     assert snapshots == [(30,)]
     assert retention.document_compact(document_id=document.pk, cut=_cut()) is None
-    assert retention.compact_due(cut=_cut()) == []
+    assert retention.compact_due(cut=_cut()) == retention.Run([], [])
     assert _seqs(document) == list(range(31, 51))
     assert DocumentSnapshot.objects.filter(document=document).count() == 1
     assert _text(document) == before == "abcdefghij" * 5
@@ -230,6 +230,43 @@ def test_rest_written_document_text_survives(owner_client: Any) -> None:
     DocumentUpdate.objects.filter(document=document, seq__lte=3).update(
         created_at=timezone.now() - timedelta(days=3)
     )
-    assert retention.compact_due(cut=_cut())[0].through == 3
+    assert retention.compact_due(cut=_cut()).compacted[0].through == 3
     doc, seq = document_state(document=document)
     assert (content.as_text(doc), seq) == ("a\nb\nc\nd", 4)
+
+
+@pytest.mark.django_db
+def test_a_long_log_without_snapshots_is_built_in_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retention, "BUILD_AT_MOST", 20)
+    document = _stored(_keystrokes(50), old=50)
+    read: list[int] = []
+    load = update_log.load
+
+    def counting_load(document_id: Any, upto: int | None = None) -> Any:
+        log = load(document_id, upto)
+        read.append(len(log.updates))
+        return log
+
+    monkeypatch.setattr(update_log, "load", counting_load)
+    done = retention.document_compact(document_id=document.pk, cut=_cut())
+    assert done == retention.Compacted(document.pk, 50, 50, snapshot_built=True)
+    assert max(read) <= 20
+    snapshots = DocumentSnapshot.objects.filter(document=document).order_by("seq")
+    assert list(snapshots.values_list("seq", flat=True)) == [20, 40, 50]
+    assert _text(document) == "abcdefghij" * 5
+    for seq in (20, 40):
+        doc, _ = document_state(document=document, upto=seq)
+        assert str(doc.get("t", type=Text)) == ("abcdefghij" * 5)[:seq]
+
+
+@pytest.mark.django_db
+def test_a_document_that_cannot_be_compacted_does_not_stop_the_others() -> None:
+    broken = _stored(_keystrokes(10), old=10)
+    DocumentUpdate.objects.filter(document=broken, seq=5).delete()  # a hole: refused
+    fine = _stored(_keystrokes(10), old=10)
+    run = retention.compact_due(cut=_cut())
+    assert run.failed == [broken.pk]
+    assert [c.document_id for c in run.compacted] == [fine.pk]
+    assert len(_seqs(broken)) == 9
+    with pytest.raises(CommandError, match="1 documents could not be compacted"):
+        call_command("compact_update_log", "--days", "2", stdout=StringIO())

@@ -81,9 +81,14 @@ class Command(BaseCommand):
         started = time.monotonic()
         done = retention.compact_due(cut=cut, batch=options["batch"], shard=options["shard"])
         seconds = time.monotonic() - started
-        deleted = sum(c.deleted for c in done)
-        built = sum(c.snapshot_built for c in done)
+        deleted = sum(c.deleted for c in done.compacted)
+        built = sum(c.snapshot_built for c in done.compacted)
         self.stdout.write(
-            f"compacted {len(done)} documents: {deleted} rows older than {cut.isoformat()} "
-            f"deleted, {built} snapshots built, in {seconds:.1f}s"
+            f"compacted {len(done.compacted)} documents: {deleted} rows older than "
+            f"{cut.isoformat()} deleted, {built} snapshots built, in {seconds:.1f}s"
         )
+        if done.failed:
+            raise CommandError(
+                f"{len(done.failed)} documents could not be compacted (logged above; their "
+                "rows stay until a run succeeds): " + ", ".join(map(str, done.failed[:10]))
+            )
