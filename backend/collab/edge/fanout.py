@@ -192,6 +192,13 @@ class LayerFanout:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        if not self._tasks:
+            return
+        # A receive blocked in Redis (BZPOPMIN) can absorb the first cancellation; a second
+        # one ends it.
+        _, pending = await asyncio.wait(self._tasks, timeout=1)
+        for task in pending:
+            task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def publish_update(self, document_id: uuid.UUID, seq: int, update: bytes) -> None:
