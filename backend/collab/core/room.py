@@ -538,7 +538,12 @@ class Room:
             return
         if since < self.head:
             rows = await self.store.updates_after(self.document_id, since, self.head)
-            joined = replay_update(self.doc, self._waiting, [row.update for row in rows])
+            if not rows or rows[0].seq != since + 1:
+                # The update log's retention deleted rows after ``since``: the whole state,
+                # at the head (what the client holds already, it ignores).
+                joined: bytes | None = snapshot_state(self.doc, self._waiting)
+            else:
+                joined = replay_update(self.doc, self._waiting, [row.update for row in rows])
             if joined is not None:
                 conn.peer.send(protocol.tandem_update(self.head, joined))
             else:
