@@ -72,8 +72,14 @@ def find(resources: list[Resource], kind: str, name: str) -> Resource:
 def pod_specs(resources: list[Resource]) -> Iterator[tuple[str, Resource]]:
     """Every pod template's spec, named ``Kind/name``."""
     for resource in resources:
-        template = resource.get("spec", {}).get("template")
-        if resource["kind"] in {"Deployment", "StatefulSet", "DaemonSet", "Job"} and template:
+        spec = resource.get("spec", {})
+        if resource["kind"] == "CronJob":  # its pods come from the Job template inside
+            spec = spec.get("jobTemplate", {}).get("spec", {})
+        template = spec.get("template")
+        if (
+            resource["kind"] in {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
+            and template
+        ):
             yield f"{resource['kind']}/{resource['metadata']['name']}", template["spec"]
 
 
