@@ -3,7 +3,11 @@ cleanup, and admission after the handshake (accept, then admit or close with a c
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 
@@ -11,6 +15,25 @@ class AdmittingConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     # One channel per process carries the layer's traffic (rooms' fan-out, the
     # notification hub); a connection needs none.
     channel_layer_alias = "tandem-connections-use-no-channel"
+    channel_layer = None
+    groups = ()  # shared: Channels' default gives every connection a list of its own
+
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        """Channels' consumer loop for a consumer with no channel: messages come from
+        ``receive`` alone, so they are awaited in place. (Channels' ``await_many_dispatch``
+        keeps a task per connection waiting on each source, for the life of the socket.)"""
+        self.scope = scope
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message: dict[str, object]) -> None:
         """Channels' dispatch without its per-message ``aclose_old_connections()``: that call

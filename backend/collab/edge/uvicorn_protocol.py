@@ -25,6 +25,10 @@ Once the handshake is done, the connection offers the app a ``FrameWriter``
 written straight to the transport, queued while it is paused and flushed on resume, with
 no task and no ASGI message per frame. Not offered with permessage-deflate, whose frames
 websockets' encoder must compress.
+
+An idle connection is kept small: its receive queue and back-pressure flag are
+``lean_primitives`` (nothing allocated until used), and the handshake's request and response,
+which hold every header twice over, are let go once the app accepted.
 """
 
 from __future__ import annotations
@@ -32,13 +36,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import cast
+from typing import Any, cast
 
+from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
+from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
 from websockets.exceptions import InvalidState
 from websockets.http11 import Request
 
 from backend.collab.edge.direct_frames import EXTENSION, FrameWriter
+from backend.collab.edge.lean_primitives import Flag, MessageQueue
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +56,28 @@ class StallAbortingProtocol(WebSocketsSansIOProtocol):
     shutdown_close_seconds = 3.0
     _stall_timer: asyncio.TimerHandle | None = None
     _frame_writer: FrameWriter | None = None
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.queue = MessageQueue[ASGIReceiveEvent]()  # type: ignore[assignment]
+        self.writable = Flag()  # type: ignore[assignment]
+        self.writable.set()
+
+    async def send(self, message: ASGISendEvent) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # Read only by the handshake. websockets' parser keeps the request in a local for
+            # the life of the connection: empty it of its headers and its path (the token).
+            request = self.request
+            del self.request, self.response
+            request.headers.clear()
+            request.path = ""
 
     def shutdown(self) -> None:
         """Close with 1012 and keep reading until the client's close reply (see above)."""
