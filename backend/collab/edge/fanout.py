@@ -4,8 +4,10 @@ A replica publishes a room's updates and awareness only while another replica ha
 interest in the document: a process serving a document alone sends nothing to Redis for it.
 Interest is a ``room.interest`` message to the document's group, sent when a room opens and
 renewed while it stays open; a replica hearing a new one answers with its own, so both sides
-know of each other within a round trip. What is queued for one group in one tick of the
-sender leaves as one ``room.batch`` message, in order.
+know of each other within a round trip. The announcement names the replica's channel: what
+one tick of the sender has for a replica (updates and awareness of every document it listens
+to) goes there as one ``room.batch`` message, in order, so the receiver pops one message per
+tick rather than one per update.
 
 The layer is at-most-once: a lost message only delays an update until the room's periodic
 log check (or the next update's sequence number) reveals the gap and the room fetches the
@@ -33,6 +35,11 @@ logger = logging.getLogger(__name__)
 # Larger updates cross replicas as a head hint: the others read them from PostgreSQL rather
 # than through Redis, once per replica.
 MAX_INLINE_UPDATE = 256 * 1024
+# One batch carries at most this many bytes of updates and frames (a few inline updates).
+MAX_BATCH_BYTES = 1024 * 1024
+# Sends made at once: each holds one of the layer's pooled connections (100 at most, and
+# redis-py fails rather than waits when none is free).
+CONCURRENT_SENDS = 8
 
 
 class RoomUpdateMessage(TypedDict):
@@ -75,14 +82,25 @@ class RoomInterestMessage(TypedDict):
     type: Literal["room.interest"]
     document: str
     origin: str
+    channel: str  # where the origin receives this document's updates
     ttl: float  # seconds the interest holds unless renewed; 0 withdraws it
     reply: bool  # sent because the origin just heard of the receiver
+
+
+class RoomBatchMessage(TypedDict):
+    """``room.batch``: the updates and awareness for one replica, in publication order."""
+
+    type: Literal["room.batch"]
+    origin: str
+    messages: list[dict[str, Any]]  # each with its ``document``
 
 
 def group_name(document_id: uuid.UUID) -> str:
     return f"tandem.doc.{document_id.hex}"
 
 
+# (to a group?, the group or channel, its messages in order)
+_Outgoing = tuple[bool, str, list[dict[str, Any]]]
 AccessChanged = Callable[[uuid.UUID | None, frozenset[int]], None]
 PeerHeard = Callable[[uuid.UUID], None]
 
@@ -106,28 +124,32 @@ async def receive_forever(
 
 
 class Interest:
-    """The other replicas known to have each document open, until their interest expires."""
+    """The other replicas known to have each document open (by origin: the channel to
+    reach them on), until their interest expires."""
 
     def __init__(self) -> None:
-        self._peers: dict[uuid.UUID, dict[str, float]] = {}
+        self._peers: dict[uuid.UUID, dict[str, tuple[float, str]]] = {}
 
-    def listening(self, document_id: uuid.UUID) -> bool:
+    def channels(self, document_id: uuid.UUID) -> list[str]:
+        """The channels of the replicas listening to ``document_id`` now."""
         peers = self._peers.get(document_id)
         if not peers:
-            return False
+            return []
         now = time.monotonic()
-        if min(peers.values()) <= now:
-            for origin in [o for o, until in peers.items() if until <= now]:
-                del peers[origin]
-        return bool(peers)
+        for origin in [o for o, (until, _) in peers.items() if until <= now]:
+            del peers[origin]
+        return [channel for _, channel in peers.values()]
 
-    def heard(self, document_id: uuid.UUID, origin: str, ttl: float) -> bool:
+    def listening(self, document_id: uuid.UUID) -> bool:
+        return bool(self.channels(document_id))
+
+    def heard(self, document_id: uuid.UUID, origin: str, ttl: float, channel: str) -> bool:
         """Record an announcement; True if ``origin`` was not known to be listening."""
         peers = self._peers.setdefault(document_id, {})
         now = time.monotonic()
-        known = peers.get(origin, 0.0) > now
+        known = peers.get(origin, (0.0, ""))[0] > now
         if ttl > 0:
-            peers[origin] = now + ttl
+            peers[origin] = (now + ttl, channel)
         else:
             peers.pop(origin, None)
         if not peers:
@@ -244,6 +266,7 @@ class LayerFanout:
             "type": "room.interest",
             "document": str(document_id),
             "origin": self.origin,
+            "channel": self.channel,
             "ttl": ttl,
             "reply": reply,
         }
@@ -252,7 +275,9 @@ class LayerFanout:
     def _interest_heard(self, document_id: uuid.UUID, message: dict[str, Any]) -> None:
         if document_id not in self._subscribed:
             return  # a late message to a group this replica left
-        new = self.interest.heard(document_id, str(message["origin"]), float(message["ttl"]))
+        new = self.interest.heard(
+            document_id, str(message["origin"]), float(message["ttl"]), str(message["channel"])
+        )
         if new:
             self._announce(document_id, ttl=self.interest_ttl, reply=True)
         if (new or message.get("reply")) and self.on_peer is not None:
@@ -265,9 +290,44 @@ class LayerFanout:
 
     async def _send_loop(self) -> None:
         while True:
-            document_id, message = await self._outgoing.get()
+            outgoing = self._addressed([await self._outgoing.get(), *_drain(self._outgoing)])
+            for start in range(0, len(outgoing), CONCURRENT_SENDS):
+                await asyncio.gather(*(self._send(*o) for o in outgoing[start:][:CONCURRENT_SENDS]))
+
+    def _addressed(self, items: list[tuple[uuid.UUID, dict[str, Any]]]) -> list[_Outgoing]:
+        """Announcements to their document's group; everything else to the channel of each
+        replica listening, as one batch per replica (several when large), in order."""
+        announcements: list[_Outgoing] = []
+        by_channel: dict[str, list[dict[str, Any]]] = {}
+        for document_id, message in items:
+            if message["type"] == "room.interest":
+                announcements.append((True, group_name(document_id), [message]))
+                continue
+            for channel in self.interest.channels(document_id):
+                by_channel.setdefault(channel, []).append(message)
+        return announcements + [
+            (False, channel, [self._batch(chunk) for chunk in _chunked(messages)])
+            for channel, messages in by_channel.items()
+        ]
+
+    def _batch(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        if len(messages) == 1:
+            return messages[0]
+        batch: RoomBatchMessage = {
+            "type": "room.batch",
+            "origin": self.origin,
+            "messages": messages,
+        }
+        return dict(batch)
+
+    async def _send(self, to_group: bool, target: str, messages: list[dict[str, Any]]) -> None:
+        """One target's messages, in order; targets are sent to concurrently."""
+        for message in messages:
             try:
-                await self.layer.group_send(group_name(document_id), message)
+                if to_group:
+                    await self.layer.group_send(target, message)
+                else:
+                    await self.layer.send(target, message)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -283,15 +343,18 @@ class LayerFanout:
         kind = message.get("type")
         if kind == "access.changed":
             self._access_changed(message)
-            return
+        elif kind == "room.batch":
+            for inner in message.get("messages") or ():
+                self._dispatch_one(inner)
+        else:
+            self._dispatch_one(message)
+
+    def _dispatch_one(self, message: dict[str, Any]) -> None:
         try:
             document_id = uuid.UUID(str(message["document"]))
         except (KeyError, ValueError):
             logger.warning("dropped a channel layer message without a valid document id")
             return
-        self._dispatch_one(document_id, message)
-
-    def _dispatch_one(self, document_id: uuid.UUID, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "room.interest":
             self._interest_heard(document_id, message)
@@ -309,3 +372,24 @@ class LayerFanout:
             room.remote_awareness(
                 bytes(message["frame"]), replica=str(message["origin"]), users=users
             )
+
+
+def _drain(queue: asyncio.Queue[tuple[uuid.UUID, dict[str, Any]]]) -> list[Any]:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
+
+
+def _chunked(messages: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``messages`` in order, cut where a batch would outgrow MAX_BATCH_BYTES."""
+    chunks: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for message in messages:
+        length = len(message.get("update") or b"") + len(message.get("frame") or b"")
+        if chunks[-1] and size + length > MAX_BATCH_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(message)
+        size += length
+    return chunks
