@@ -107,7 +107,11 @@ if env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env.str("REDIS_URL", default="")
+# A comma-separated list shards the channel layer over several Redis servers (channels-redis
+# hashes channels and groups onto them; every replica lists them in the same order); presence,
+# health and the other direct Redis users keep the first.
+REDIS_URLS = [url.strip() for url in env.str("REDIS_URL", default="").split(",") if url.strip()]
+REDIS_URL = REDIS_URLS[0] if REDIS_URLS else ""
 REDIS_PREFIX = env.str("REDIS_PREFIX", default="tandem")
 CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if REDIS_URL:
@@ -119,7 +123,7 @@ if REDIS_URL:
                 # with a 5 s socket timeout by default, so every idle receive failed at
                 # the same instant and the process heard nothing for a second each time
                 # (and could lose the message popped meanwhile). Reads wait longer here.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "hosts": [{"address": url, "socket_timeout": 15} for url in REDIS_URLS],
                 "prefix": f"{REDIS_PREFIX}:layer",
                 # One channel per process carries every room's traffic.
                 "capacity": env.int("CHANNEL_CAPACITY", default=10_000),
