@@ -101,3 +101,16 @@ async def test_a_client_few_rows_behind_gets_them_row_by_row(scene: Scene, db_ca
     await resumed.wait_for(lambda: resumed.head == head)
     assert resumed.seqs == list(range(since + 1, head + 1))
     assert resumed.text() == writer.text()
+
+
+async def test_a_client_holding_nothing_gets_the_whole_state_at_the_head(
+    scene: Scene, db_call
+) -> None:
+    writer = await scene.client(scene.owner)
+    writer.append_paragraph("start ")
+    head = await _typed(scene, db_call, writer, 5)  # few rows: from 0, still one update
+
+    fresh = await _resume(scene, None, 0)
+    await fresh.wait_for(lambda: fresh.head == head)
+    assert fresh.seqs == [head], "a client at 0 was replayed row by row"
+    assert fresh.text() == writer.text()

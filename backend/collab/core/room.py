@@ -533,10 +533,17 @@ class Room:
 
     async def _start_replay(self, conn: Connection, since: int) -> None:
         """Send what the log holds after ``since``: row by row, or when many rows are
-        missing, as one update at the head (``replay_update``), as sync step 2 would."""
+        missing, as one update at the head (``replay_update``), as sync step 2 would;
+        from 0, the Doc's whole state at the head."""
         if conn.peer not in self.connections:
             return
-        if since < self.head:
+        if since == 0 and self.head:
+            # A client holding nothing (a fresh tab, a reconnect storm of them) gets the
+            # Doc's whole state at the head, read from memory, not the log from row one.
+            conn.peer.send(
+                protocol.tandem_update(self.head, snapshot_state(self.doc, self._waiting))
+            )
+        elif since < self.head:
             rows = await self.store.updates_after(self.document_id, since, self.head)
             if not rows or rows[0].seq != since + 1:
                 # The update log's retention deleted rows after ``since``: the whole state,
