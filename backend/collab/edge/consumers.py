@@ -15,6 +15,7 @@ from backend.collab.core.room import Room
 from backend.collab.edge import metrics
 from backend.collab.edge.base_consumer import AdmittingConsumer
 from backend.collab.edge.direct_frames import EXTENSION
+from backend.collab.edge.expiries import Expiries
 from backend.collab.edge.limits import ConnectionCounter, RateLimiter
 from backend.collab.edge.outbox import Outbox
 from backend.collab.edge.runtime import Runtime, get_runtime
@@ -26,6 +27,7 @@ from backend.documents.permissions import document_access
 logger = logging.getLogger(__name__)
 
 _connections = ConnectionCounter()
+_expiries = Expiries()
 
 
 class FrameSink(Protocol):
@@ -95,10 +97,7 @@ class DocumentConsumer(AdmittingConsumer):
             token_generation=int(self.scope["token_generation"]),
             admitted_at=admitted_at,
         )
-        delay = max(0.0, float(self.scope["token_expires_at"]) - time.time())
-        self.expiry = asyncio.get_running_loop().call_later(
-            delay, self.peer.close, CloseCode.UNAUTHENTICATED
-        )
+        self.expiry = _expiries.add(self.peer, float(self.scope["token_expires_at"]))
         try:
             runtime = self.runtime = await get_runtime()
             room = await runtime.registry.acquire(uuid.UUID(str(document.pk)))
@@ -156,7 +155,7 @@ class DocumentConsumer(AdmittingConsumer):
         self.disconnected = True
         if self.peer is None:
             return
-        self.expiry.cancel()
+        _expiries.discard(self.peer, self.expiry)
         self.peer.outbox.close(CloseCode.NORMAL)
         if self.outbox_task is not None:
             self.outbox_task.cancel()
