@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from argparse import ArgumentTypeError
 from datetime import timedelta
@@ -13,20 +12,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from backend.collab.storage import retention
-
-
-def _retention_days() -> int:
-    declared = getattr(settings, "UPDATE_LOG_RETENTION_DAYS", None)
-    if declared is not None:
-        return int(declared)
-    # Until backend/settings.py declares it: the same variable, read from the environment.
-    raw = os.environ.get("UPDATE_LOG_RETENTION_DAYS", "0")
-    try:
-        return int(raw)
-    except ValueError:
-        raise CommandError(
-            f"UPDATE_LOG_RETENTION_DAYS must be a whole number, not {raw!r}."
-        ) from None
 
 
 def _shard(value: str) -> retention.Shard:
@@ -71,7 +56,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        days = _retention_days() if options["days"] is None else options["days"]
+        days = (
+            int(settings.UPDATE_LOG_RETENTION_DAYS) if options["days"] is None else options["days"]
+        )
         if days < 0 or options["batch"] < 1:
             raise CommandError("--days must be 0 or more and --batch 1 or more.")
         if days == 0:
