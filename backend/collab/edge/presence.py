@@ -116,11 +116,16 @@ class RedisPresence(LocalPresence):
 
     async def _write(self, members: dict[str, uuid.UUID]) -> None:
         now = time.time()
+        by_document: dict[uuid.UUID, dict[str, float]] = {}
+        for member, document_id in members.items():
+            by_document.setdefault(document_id, {})[member] = now
         try:
+            # Three commands per document, not per connection: a heartbeat of 10,000
+            # sockets over 100 documents is 300 commands, not 30,000.
             async with self.client.pipeline(transaction=False) as pipe:
-                for member, document_id in members.items():
+                for document_id, scored in by_document.items():
                     key = self.key(document_id)
-                    pipe.zadd(key, {member: now})
+                    pipe.zadd(key, scored)
                     pipe.zremrangebyscore(key, "-inf", now - self.ttl)
                     pipe.expire(key, int(self.ttl * 4) + 1)
                 await pipe.execute()
@@ -129,9 +134,12 @@ class RedisPresence(LocalPresence):
 
     async def _remove(self, removals: list[tuple[uuid.UUID, str]]) -> None:
         try:
+            by_document: dict[uuid.UUID, list[str]] = {}
+            for document_id, member in removals:
+                by_document.setdefault(document_id, []).append(member)
             async with self.client.pipeline(transaction=False) as pipe:
-                for document_id, member in removals:
-                    pipe.zrem(self.key(document_id), member)
+                for document_id, gone in by_document.items():
+                    pipe.zrem(self.key(document_id), *gone)
                 await pipe.execute()
         except redis.RedisError:
             logger.warning("presence removal failed; the entries expire", exc_info=True)
