@@ -13,16 +13,15 @@ from django.conf import settings
 from backend.collab.core.close_codes import CloseCode, close_code_for
 from backend.collab.core.room import Room
 from backend.collab.edge import metrics
+from backend.collab.edge.admission import document_admission
 from backend.collab.edge.base_consumer import AdmittingConsumer
 from backend.collab.edge.direct_frames import EXTENSION
 from backend.collab.edge.expiries import Expiries
 from backend.collab.edge.limits import ConnectionCounter, RateLimiter
 from backend.collab.edge.outbox import Outbox
 from backend.collab.edge.runtime import Runtime, get_runtime
-from backend.collab.storage.db import in_db_thread
 from backend.documents.errors import TandemError
 from backend.documents.models import Role
-from backend.documents.permissions import document_access
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ class DocumentConsumer(AdmittingConsumer):
         document_id = self.scope["url_route"]["kwargs"]["document_id"]
         admitted_at = time.monotonic()
         try:
-            document, role = await in_db_thread(document_access)(user=user, document_id=document_id)
+            document, role = await document_admission(user=user, document_id=document_id)
         except TandemError as error:
             return close_code_for(error)
         if not _connections.try_open(user.pk, settings.WS_MAX_CONNECTIONS_PER_USER):
