@@ -60,6 +60,9 @@ def _uvicorn(host: str, port: int, max_bytes: int, grace: int) -> None:
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         log_config=log_config(),
+        # uvicorn's own lines (one per socket opened and closed, the access log) follow
+        # LOG_LEVEL like Tandem's: at WARNING, a storm of 10,000 sockets logs nothing.
+        log_level=os.environ.get("LOG_LEVEL", "INFO").lower(),
         timeout_graceful_shutdown=grace,
     )
     server = DrainingServer(config)
