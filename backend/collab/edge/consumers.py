@@ -79,7 +79,9 @@ class DocumentConsumer(AdmittingConsumer):
     async def _admit(self) -> int | None:
         user = self.scope["user"]
         document_id = self.scope["url_route"]["kwargs"]["document_id"]
-        admitted_at = time.monotonic()
+        # When the handshake's token check began: a logout committed after it is judged by
+        # the next access re-check (a check skips connections admitted after it began).
+        admitted_at = float(self.scope.get("auth_checked_at", time.monotonic()))
         try:
             document, role = await document_admission(user=user, document_id=document_id)
         except TandemError as error:

@@ -22,15 +22,24 @@ class JWTAuthMiddleware(BaseMiddleware):  # type: ignore[misc]
     """Authenticate ``?token=<access JWT>`` and put the result in a copy of the scope.
 
     Sets ``scope["user"]`` (a ``User`` or ``AnonymousUser``), ``scope["token_expires_at"]``
-    (epoch seconds) and, when authentication failed, ``scope["auth_error"]`` with the close
-    code the consumer ends the connection with. Keeps no state on the instance.
+    (epoch seconds), ``scope["auth_checked_at"]`` (``time.monotonic()`` before the token's
+    user and generation were read: the room's access re-checks judge every connection whose
+    answers are older than their own queries) and, when authentication failed,
+    ``scope["auth_error"]`` with the close code the consumer ends the connection with.
+    Keeps no state on the instance.
     """
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         scope = dict(scope)
         token = _query_token(scope)
+        checked_at = time.monotonic()  # before the token's generation is read
         user, expires_at, generation, error = await _authenticate(token)
-        scope.update(user=user, token_expires_at=expires_at, token_generation=generation)
+        scope.update(
+            user=user,
+            token_expires_at=expires_at,
+            token_generation=generation,
+            auth_checked_at=checked_at,
+        )
         if error is not None:
             scope["auth_error"] = error
         return await super().__call__(scope, receive, send)
