@@ -66,13 +66,20 @@ async def _resume(scene: Scene, doc: Any, since: int) -> ReplayOnly:
     return client
 
 
-async def test_a_far_behind_client_gets_one_update_and_converges(scene: Scene, db_call) -> None:
+async def _left_behind(scene: Scene) -> tuple[YClient, YClient, int]:
+    """A writer, and a follower that saw its first paragraph and left: (writer, follower,
+    the follower's last seq)."""
     writer = await scene.client(scene.owner)
     writer.append_paragraph("start ")
     follower = await scene.client(scene.editor, hello=0)
     await follower.wait_text("start ")
     since = max(follower.seqs)
     await follower.close()
+    return writer, follower, since
+
+
+async def test_a_far_behind_client_gets_one_update_and_converges(scene: Scene, db_call) -> None:
+    writer, follower, since = await _left_behind(scene)
     head = await _typed(scene, db_call, writer, 300)
 
     resumed = await _resume(scene, follower.doc, since)
@@ -89,12 +96,7 @@ async def test_a_far_behind_client_gets_one_update_and_converges(scene: Scene, d
 
 
 async def test_a_client_few_rows_behind_gets_them_row_by_row(scene: Scene, db_call) -> None:
-    writer = await scene.client(scene.owner)
-    writer.append_paragraph("start ")
-    follower = await scene.client(scene.editor, hello=0)
-    await follower.wait_text("start ")
-    since = max(follower.seqs)
-    await follower.close()
+    writer, follower, since = await _left_behind(scene)
     head = await _typed(scene, db_call, writer, REPLAY_JOIN_AFTER)
 
     resumed = await _resume(scene, follower.doc, since)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from backend.collab.models import DocumentUpdate
 from backend.collab.storage import retention
-from tests.collab.test_replay import _resume, _typed
+from tests.collab.test_replay import _left_behind, _resume, _typed
 from tests.support.scene import Scene
 
 
@@ -19,12 +19,7 @@ from tests.support.scene import Scene
 async def test_a_hello_below_the_retention_cut_converges_by_the_replay_alone(
     scene: Scene, db_call: Any, missed: int
 ) -> None:
-    writer = await scene.client(scene.owner)
-    writer.append_paragraph("start ")
-    follower = await scene.client(scene.editor, hello=0)
-    await follower.wait_text("start ")
-    since = max(follower.seqs)
-    await follower.close()
+    writer, follower, since = await _left_behind(scene)
     head = await _typed(scene, db_call, writer, missed)
     document_id = scene.document.pk
 
