@@ -537,17 +537,15 @@ class Room:
         from 0, the Doc's whole state at the head."""
         if conn.peer not in self.connections:
             return
-        if since == 0 and self.head:
-            # A client holding nothing (a fresh tab, a reconnect storm of them) gets the
-            # Doc's whole state at the head, read from memory, not the log from row one.
-            conn.peer.send(
-                protocol.tandem_update(self.head, snapshot_state(self.doc, self._waiting))
+        if since < self.head:
+            # A client holding nothing (a fresh tab, a reconnect storm of them) needs no
+            # rows read: it gets the Doc's whole state from memory, as below.
+            rows = (
+                await self.store.updates_after(self.document_id, since, self.head) if since else []
             )
-        elif since < self.head:
-            rows = await self.store.updates_after(self.document_id, since, self.head)
             if not rows or rows[0].seq != since + 1:
-                # The update log's retention deleted rows after ``since``: the whole state,
-                # at the head (what the client holds already, it ignores).
+                # From 0, or the update log's retention deleted rows after ``since``: the
+                # whole state, at the head (what the client holds already, it ignores).
                 joined: bytes | None = snapshot_state(self.doc, self._waiting)
             else:
                 joined = replay_update(self.doc, self._waiting, [row.update for row in rows])
