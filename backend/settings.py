@@ -151,6 +151,9 @@ SNAPSHOT_EVERY = env.int("SNAPSHOT_EVERY", default=500)
 ROOM_MAX_WAITING_UPDATES = env.int("ROOM_MAX_WAITING_UPDATES", default=256)
 ROOM_IDLE_SECONDS = env.float("ROOM_IDLE_SECONDS", default=5.0)
 LOG_CHECK_SECONDS = env.float("LOG_CHECK_SECONDS", default=3.0)
+# A thread samples the event loop's stack while it stalls over 100 ms and logs it
+# (backend/collab/edge/loop_lag.py); 0 turns it off.
+LOOP_STALL_STACKS = env.bool("LOOP_STALL_STACKS", default=True)
 # Update-log rows older than this many days fold into snapshots (compact_update_log,
 # docs/retention.md); 0 keeps every row.
 UPDATE_LOG_RETENTION_DAYS = env.int("UPDATE_LOG_RETENTION_DAYS", default=0)

@@ -1,4 +1,5 @@
-"""The event loop's lag: a timer that measures how late it wakes, exported as a metric.
+"""The event loop's lag: a timer that measures how late it wakes, exported as a metric, and a
+watchdog that says what the loop was doing while it stalled.
 
 Code that blocks the loop (a synchronous call, a large document encoded inline) stalls every
 connection the process serves at once, and no other metric shows it. The monitor sleeps a
@@ -6,15 +7,34 @@ fixed interval, observes how much later than asked it woke up in
 ``tandem_event_loop_lag_seconds``, and logs a warning (at most once per ``warn_every``
 seconds, so a stalling loop does not flood the log) when one lag exceeds ``threshold``; the
 warning's time is what operators correlate with other logs and traces.
+
+The warning says when, not what. The ``StallWatchdog`` (on unless ``LOOP_STALL_STACKS=0``)
+is a daemon thread that wakes every ``poll`` seconds (50 ms) and posts a no-op callback to
+the loop; while one stays unserved for longer than ``threshold`` it samples the loop thread's
+Python stack (``sys._current_frames``) and whether a garbage collection is running, and when
+the loop answers again it logs the stall's length and the compact stacks it saw (again at
+most once per ``warn_every``; the stalls in between are counted by where they were). Its
+cost is that thread's twenty wake-ups a second and one ``call_soon_threadsafe`` each; a
+stack is only read during a stall.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import os
+import sys
+import threading
 import time
 import weakref
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
 
 from backend.collab.edge.metrics import event_loop_lag_seconds
 
@@ -23,6 +43,28 @@ logger = logging.getLogger(__name__)
 INTERVAL_SECONDS = 0.25
 THRESHOLD_SECONDS = 0.1
 WARN_EVERY_SECONDS = 10.0
+POLL_SECONDS = 0.05
+MAX_SAMPLES = 6  # stack samples kept per stall (one per poll while it lasts)
+MAX_FRAMES = 8  # frames shown per stack
+
+# Frames from these packages (paths relative to site-packages or the project) name the
+# code that stalled; the innermost frame is shown whatever its file.
+_NAMED_PACKAGES = (
+    "backend/",
+    "channels/",
+    "channels_redis/",
+    "uvicorn/",
+    "daphne/",
+    "pycrdt/",
+    "redis/",
+    "psycopg/",
+    "psycopg_pool/",
+    "django/",
+    "asgiref/",
+)
+_PROJECT_ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+)
 
 
 class LoopLagMonitor:
@@ -35,11 +77,13 @@ class LoopLagMonitor:
         threshold: float = THRESHOLD_SECONDS,
         warn_every: float = WARN_EVERY_SECONDS,
         observe: Callable[[float], None] = event_loop_lag_seconds.observe,
+        watchdog: StallWatchdog | None = None,
     ) -> None:
         self.interval = interval
         self.threshold = threshold
         self.warn_every = warn_every
         self._observe = observe
+        self._watchdog = watchdog
         self._task: asyncio.Task[None] | None = None
         self._last_warning: float | None = None
         self._unreported = 0  # stalls over the threshold since the last warning
@@ -52,11 +96,15 @@ class LoopLagMonitor:
         """Start measuring on the running loop (again after ``stop``)."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-lag")
+            if self._watchdog is not None:
+                self._watchdog.start()
 
     async def stop(self) -> None:
         """Stop measuring and wait until the timer is gone."""
         task, self._task = self._task, None
         if task is not None:
+            if self._watchdog is not None:
+                self._watchdog.stop()
             task.cancel()
             await asyncio.wait({task})  # waits without taking the task's cancellation as ours
 
@@ -85,16 +133,174 @@ class LoopLagMonitor:
         self._unreported = 0
 
 
+@dataclass(frozen=True)
+class _Sample:
+    """Where the loop thread was at one moment of a stall."""
+
+    frames: tuple[str, ...]  # innermost first, "path:line function"
+    gc_generation: int | None  # the collection running then, if any
+
+    @property
+    def site(self) -> str:
+        """The innermost named frame (or the innermost one): what a stall is counted by."""
+        named = [frame for frame in self.frames if frame.startswith(_NAMED_PACKAGES)]
+        where = named[0] if named else (self.frames[0] if self.frames else "no Python frame")
+        return where if self.gc_generation is None else f"gc gen {self.gc_generation} in {where}"
+
+    def render(self) -> str:
+        stack = " < ".join(self.frames) if self.frames else "no Python frame (in native code)"
+        return stack if self.gc_generation is None else f"[gc gen {self.gc_generation}] {stack}"
+
+
+class StallWatchdog:
+    """A daemon thread that samples the loop thread's stack while the loop does not answer."""
+
+    def __init__(
+        self,
+        *,
+        poll: float = POLL_SECONDS,
+        threshold: float = THRESHOLD_SECONDS,
+        report_every: float = WARN_EVERY_SECONDS,
+    ) -> None:
+        self.poll = poll
+        self.threshold = threshold
+        self.report_every = report_every
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        # Written by the loop (the beat) and by gc callbacks, read by the watchdog thread;
+        # each is one attribute store, atomic under the GIL.
+        self._posted = 0.0  # when the pending beat was posted
+        self._answered: float | None = None  # when it ran; None while pending
+        self._gc_seconds = 0.0  # total collection time since start
+        self._gc_generation: int | None = None
+        self._gc_started = 0.0
+        self._gc_at_post = self._gc_at_answer = 0.0
+        # The watchdog thread's own state.
+        self._samples: list[_Sample] = []
+        self._last_report: float | None = None
+        self._unreported: Counter[str] = Counter()
+
+    def start(self) -> None:
+        """Start watching the running loop from a new daemon thread."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._stopping.clear()
+        self._answered = time.monotonic()
+        gc.callbacks.append(self._on_gc)
+        self._thread = threading.Thread(target=self._watch, name="loop-stall-watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread (it wakes at once) and forget the loop."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stopping.set()
+        thread.join(timeout=1.0)
+        if self._samples and not thread.is_alive():  # a stall that ended as it stopped
+            self._stalled((self._answered or time.monotonic()) - self._posted)
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        self._loop = None
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            self._gc_generation = info["generation"]
+        elif self._gc_generation is not None:
+            self._gc_seconds += time.perf_counter() - self._gc_started
+            self._gc_generation = None
+
+    def _beat(self) -> None:
+        self._gc_at_answer = self._gc_seconds
+        self._answered = time.monotonic()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.poll):
+            now = time.monotonic()
+            answered = self._answered
+            if answered is None:
+                if now - self._posted >= self.threshold and len(self._samples) < MAX_SAMPLES:
+                    self._sample()
+                continue
+            if self._samples:
+                self._stalled(answered - self._posted)
+            if not self._post(now):
+                return
+
+    def _post(self, now: float) -> bool:
+        loop = self._loop
+        if loop is None:
+            return False
+        self._gc_at_post = self._gc_seconds
+        self._posted, self._answered = now, None
+        try:
+            loop.call_soon_threadsafe(self._beat)
+        except RuntimeError:  # the loop is closed: nothing left to watch
+            return False
+        return True
+
+    def _sample(self) -> None:
+        frame = sys._current_frames().get(self._loop_thread)
+        self._samples.append(_Sample(_frames(frame), self._gc_generation))
+
+    def _stalled(self, seconds: float) -> None:
+        samples, self._samples = self._samples, []
+        now = time.monotonic()
+        if self._last_report is not None and now - self._last_report < self.report_every:
+            self._unreported[samples[0].site] += 1
+            return
+        stacks = Counter(sample.render() for sample in samples)
+        lines = [f"  {count} of {len(samples)}: {stack}" for stack, count in stacks.items()]
+        unreported = sum(self._unreported.values())
+        if unreported:
+            by_site = ", ".join(f"{site} ({n})" for site, n in self._unreported.most_common(5))
+            lines.append(f"  {unreported} stalls since the last stack, by site: {by_site}")
+        logger.warning(
+            "event loop stalled for %.0f ms (%.0f ms of it in garbage collection); "
+            "the loop thread's stack while it stalled, innermost first:\n%s",
+            seconds * 1000,
+            max(0.0, self._gc_at_answer - self._gc_at_post) * 1000,
+            "\n".join(lines),
+        )
+        self._last_report = now
+        self._unreported.clear()
+
+
+def _frames(frame: FrameType | None) -> tuple[str, ...]:
+    """The innermost frame and the named ones outside it, at most ``MAX_FRAMES``."""
+    frames: list[str] = []
+    innermost = True
+    while frame is not None and len(frames) < MAX_FRAMES:
+        path = _short_path(frame.f_code.co_filename)
+        if innermost or path.startswith(_NAMED_PACKAGES):
+            frames.append(f"{path}:{frame.f_lineno} {frame.f_code.co_name}")
+        innermost = False
+        frame = frame.f_back
+    return tuple(frames)
+
+
+def _short_path(filename: str) -> str:
+    if "site-packages/" in filename:
+        return filename.rsplit("site-packages/", 1)[1]
+    if filename.startswith(_PROJECT_ROOT + os.sep):
+        return filename[len(_PROJECT_ROOT) + 1 :]
+    return "/".join(filename.rsplit("/", 2)[-2:])
+
+
 _monitors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLagMonitor] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def start_loop_lag_monitor() -> None:
-    """Start the running loop's monitor unless it already has one."""
+    """Start the running loop's monitor (and stall watchdog) unless it already has one."""
     loop = asyncio.get_running_loop()
     if loop not in _monitors:
-        monitor = _monitors[loop] = LoopLagMonitor()
+        watchdog = StallWatchdog() if settings.LOOP_STALL_STACKS else None
+        monitor = _monitors[loop] = LoopLagMonitor(watchdog=watchdog)
         monitor.start()
 
 

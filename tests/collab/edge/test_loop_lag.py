@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from backend.collab.edge import loop_lag
-from backend.collab.edge.loop_lag import LoopLagMonitor
+from backend.collab.edge.loop_lag import LoopLagMonitor, StallWatchdog
 from backend.collab.edge.metrics import REPLICA
 from tests.support.servers import TandemProcess, server_env
 
@@ -77,6 +78,96 @@ async def test_warnings_are_rate_limited(caplog: pytest.LogCaptureFixture) -> No
 
     await stall_twice(LoopLagMonitor(interval=0.02, threshold=0.05, warn_every=10))
     assert len(_stall_warnings(caplog)) == 1
+
+
+def _stall_stacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [message for message in _stall_warnings(caplog) if "stack while it stalled" in message]
+
+
+def _hold_the_loop_in_a_known_function() -> None:
+    time.sleep(0.3)
+
+
+def _hold_the_loop_elsewhere() -> None:
+    time.sleep(0.15)
+
+
+def _watchdogs() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "loop-stall-watchdog"]
+
+
+async def test_a_stall_logs_the_stack_of_what_blocked_the_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    watchdog = StallWatchdog(poll=0.02)
+    watchdog.start()
+    try:
+        await asyncio.sleep(0.15)
+        assert not _stall_stacks(caplog), "an idle loop is not stalled"
+        asyncio.get_running_loop().call_soon(_hold_the_loop_in_a_known_function)
+        await asyncio.sleep(0)  # back once the stall is over
+        await asyncio.sleep(0.1)
+    finally:
+        watchdog.stop()
+
+    [stack] = _stall_stacks(caplog)
+    stalled_ms = re.search(r"stalled for (\d+) ms", stack)
+    assert stalled_ms, stack
+    assert 250 <= int(stalled_ms.group(1)) < 450, stack
+    assert "tests/collab/edge/test_loop_lag.py:" in stack, stack
+    assert "_hold_the_loop_in_a_known_function" in stack, stack
+    assert not _watchdogs(), "stopping ends the thread"
+
+
+async def test_a_loop_that_keeps_answering_logs_no_stack(caplog: pytest.LogCaptureFixture) -> None:
+    watchdog = StallWatchdog(poll=0.01)
+    watchdog.start()
+    try:
+        for _ in range(20):
+            time.sleep(0.02)  # noqa: ASYNC251 -- short holds, each under the threshold
+            await asyncio.sleep(0.01)
+        answered = watchdog._answered
+    finally:
+        watchdog.stop()
+    assert answered is None or time.monotonic() - answered < 0.2, "the watchdog kept beating"
+    assert not _stall_warnings(caplog)
+
+
+async def test_stacks_are_rate_limited_and_the_rest_counted_by_site(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    watchdog = StallWatchdog(poll=0.02, report_every=0.5)
+    watchdog.start()
+    loop = asyncio.get_running_loop()
+    try:
+        for hold, then in (
+            (_hold_the_loop_in_a_known_function, 0.1),
+            (_hold_the_loop_elsewhere, 0.6),  # reported in the next stack's counts
+            (_hold_the_loop_in_a_known_function, 0.1),
+        ):
+            loop.call_soon(hold)
+            await asyncio.sleep(0)
+            await asyncio.sleep(then)
+    finally:
+        watchdog.stop()
+
+    first, second = _stall_stacks(caplog)
+    assert "_hold_the_loop_elsewhere" not in first
+    assert "1 stalls since the last stack" in second, second
+    assert re.search(
+        r"by site: tests/collab/edge/test_loop_lag.py:\d+ _hold_the_loop_elsewhere \(1\)", second
+    ), second
+
+
+async def test_the_stall_watchdog_can_be_turned_off(settings: object) -> None:
+    for enabled, threads in ((False, 0), (True, 1)):
+        settings.LOOP_STALL_STACKS = enabled  # type: ignore[attr-defined]
+        loop_lag.start_loop_lag_monitor()
+        try:
+            assert len(_watchdogs()) == threads
+        finally:
+            await loop_lag.stop_loop_lag_monitor()
+        assert not _watchdogs()
 
 
 async def test_a_stopped_monitor_observes_nothing() -> None:
