@@ -26,12 +26,12 @@ async def database(transactional_db: None) -> AsyncIterator[None]:
 
 
 def _end_commit_connection() -> int:
-    """End the session whose last query was an append (the commit thread's)."""
+    """End the session whose last query ended an append's pipeline (the commit thread's)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND position('WITH ORDINALITY' in query) > 0"
+            " AND query = 'COMMIT'"
         )
         (ended,) = cursor.fetchone()
     return int(ended)

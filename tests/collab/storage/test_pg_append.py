@@ -7,8 +7,9 @@ import threading
 import uuid
 from typing import Any
 
+import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 
 from backend.collab.core.ports import Appended, PendingWrite
 from backend.collab.models import DocumentUpdate
@@ -175,3 +176,20 @@ def test_a_write_is_judged_by_the_removal_it_waited_for() -> None:
     writer.join(10)
     assert results == [[Appended(0, frozenset({editor.pk}))]]
     assert _log(document.pk) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_append_rolls_back_and_the_connection_goes_on() -> None:
+    """An error inside the pipeline (here the database refusing an author id out of range)
+    ends the append's own transaction: nothing stored, the row lock released, and the next
+    append on the same connection commits."""
+    document = make_document()
+    with pytest.raises(DataError):
+        pg_append.append_batch([(document.pk, [PendingWrite(b"bad", 2**70)])])
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with transaction.atomic():  # NOWAIT: fails at once if the row were still locked
+        assert list(Document.objects.select_for_update(nowait=True).filter(pk=document.pk))
+    assert pg_append.append_batch([(document.pk, [PendingWrite(b"good", None)])]) == [
+        Appended(0, frozenset())
+    ]
+    assert _log(document.pk) == [(1, b"good", None)]
