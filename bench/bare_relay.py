@@ -5,7 +5,12 @@ frame relayed as the same bytes to the room's other sockets. Awareness frames ar
 as they came. Nothing is validated beyond what pycrdt does and nothing is stored: this is
 what a Yjs relay costs in Python before any framework, auth or durability.
 
-Usage: python bench/bare_relay.py [--host 127.0.0.1] [--port 8766]
+With ``--durable DSN`` it is the floor of a durable relay: every update is committed to
+PostgreSQL (one prepared INSERT per group commit: the updates of every room that arrive
+while a commit runs share the next transaction and its flush) before it is relayed, the
+promise Tandem keeps. Still no auth, sequence numbers, fan-out across processes or replay.
+
+Usage: python bench/bare_relay.py [--host 127.0.0.1] [--port 8766] [--durable DSN]
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import contextlib
 import logging
 from typing import Any
 
+import psycopg
 import uvloop
 from pycrdt import Doc, YMessageType, YSyncMessageType, create_sync_message, handle_sync_message
 from websockets.asyncio.server import ServerConnection, broadcast, serve
@@ -28,7 +34,37 @@ class Room:
         self.clients: set[ServerConnection] = set()
 
 
+class Log:
+    """Group commit: what arrives while a commit runs goes into the next transaction."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+        self.waiting: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self.committer: asyncio.Task[None] | None = None
+
+    async def append(self, room: str, update: bytes) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append((room, update, done))
+        if self.committer is None or self.committer.done():
+            self.committer = asyncio.create_task(self._run())
+        await done
+
+    async def _run(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            async with self.conn.transaction():
+                await self.conn.execute(
+                    "INSERT INTO bare_relay_update (room, body)"
+                    " SELECT * FROM unnest(%s::text[], %b::bytea[])",
+                    ([room for room, _, _ in batch], [body for _, body, _ in batch]),
+                    prepare=True,
+                )
+            for _, _, done in batch:
+                done.set_result(None)
+
+
 rooms: dict[str, Room] = {}
+log: Log | None = None
 
 
 async def handle(ws: ServerConnection) -> None:
@@ -48,6 +84,8 @@ async def handle(ws: ServerConnection) -> None:
                 if reply is not None:
                     await ws.send(reply)
                 if frame[1] in (YSyncMessageType.SYNC_STEP2, YSyncMessageType.SYNC_UPDATE):
+                    if log is not None:
+                        await log.append(name, frame)
                     broadcast((c for c in room.clients if c is not ws), frame)
             elif frame[0] == YMessageType.AWARENESS:
                 broadcast((c for c in room.clients if c is not ws), frame)
@@ -59,7 +97,20 @@ async def handle(ws: ServerConnection) -> None:
             rooms.pop(name, None)
 
 
-async def main(host: str, port: int) -> None:
+async def open_log(dsn: str) -> Log:
+    conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS bare_relay_update"
+        " (id bigserial PRIMARY KEY, room text NOT NULL, body bytea NOT NULL)"
+    )
+    await conn.execute("TRUNCATE bare_relay_update")
+    return Log(conn)
+
+
+async def main(host: str, port: int, durable: str | None) -> None:
+    global log
+    if durable:
+        log = await open_log(durable)
     async with serve(handle, host, port, compression=None, max_size=1 << 20, max_queue=None):
         await asyncio.get_running_loop().create_future()
 
@@ -68,7 +119,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--durable", metavar="DSN", help="commit every update to PostgreSQL first")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(main(args.host, args.port))
+        uvloop.run(main(args.host, args.port, args.durable))

@@ -45,7 +45,8 @@ def summarize_runs(runs: dict[str, list[dict[str, Any]]], servers: list[Server])
     # Ratios inside each run (the same run index), then their median: p99 for the typical
     # delivery, max for issue 15's target 11 (largest delivery within 3 x y-websocket's).
     for name in runs:
-        for ref in ("y-websocket", "bare-relay", "hocuspocus", "pycrdt-websocket", "tandem"):
+        refs = ("y-websocket", "bare-relay", "bare-durable", "hocuspocus", "pycrdt-websocket")
+        for ref in (*refs, "tandem"):
             # Tandem's own variants (replicas, experiments) against one process.
             if ref == "tandem" and not name.startswith("tandem-"):
                 continue
@@ -196,8 +197,9 @@ def report_fanout(summary: dict[str, Any], labels: dict[str, str], title: str) -
     lines = [
         title,
         "| server | p50 ms | p99 ms | max ms | lost | CPU s | DB CPU s | peak RSS MiB "
-        "| p99 / y-websocket | max / y-websocket | p99 / bare relay | p99 / Tandem 1 process |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| p99 / y-websocket | max / y-websocket | p99 / bare relay | p99 / bare durable "
+        "| p99 / Tandem 1 process |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in summary.items():
         lines.append(
@@ -207,6 +209,7 @@ def report_fanout(summary: dict[str, Any], labels: dict[str, str], title: str) -
             f"| {fmt(row.get('p99_vs_y-websocket'), 2)} "
             f"| {fmt(row.get('max_vs_y-websocket'), 2)} "
             f"| {fmt(row.get('p99_vs_bare-relay'), 2)} "
+            f"| {fmt(row.get('p99_vs_bare-durable'), 2)} "
             f"| {fmt(row.get('p99_vs_tandem'), 2)} |"
         )
     return lines

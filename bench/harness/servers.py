@@ -18,6 +18,7 @@ from .config import (
     BENCH_PASSWORD,
     BENCH_PY,
     BENCH_USER,
+    DATABASE_URL,
     LOGS,
     METRICS_TOKEN,
     NODE_BIN,
@@ -150,6 +151,22 @@ def make_servers(selected: set[str] | None) -> list[Server]:
             "bare relay (pycrdt+websockets)",
             "path",
             [[str(PROJECT_PY), "bench/bare_relay.py", "--port", "{port}"]],
+        ),
+        Server(
+            "bare-durable",
+            "bare relay + PostgreSQL group commit",
+            "path",
+            [
+                [
+                    str(PROJECT_PY),
+                    "bench/bare_relay.py",
+                    "--port",
+                    "{port}",
+                    "--durable",
+                    DATABASE_URL,
+                ]
+            ],
+            durable=True,
         ),
     ]
     # Experiments (bench/experiments/tandem_patched.py): run only when named in --servers.
