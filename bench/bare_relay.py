@@ -6,9 +6,10 @@ as they came. Nothing is validated beyond what pycrdt does and nothing is stored
 what a Yjs relay costs in Python before any framework, auth or durability.
 
 With ``--durable DSN`` it is the floor of a durable relay: every update is committed to
-PostgreSQL (one prepared INSERT per group commit: the updates of every room that arrive
-while a commit runs share the next transaction and its flush) before it is relayed, the
-promise Tandem keeps. Still no auth, sequence numbers, fan-out across processes or replay.
+PostgreSQL (one prepared INSERT per group commit in one round trip: the updates of every
+room that arrive while a commit runs share the next transaction and its flush) before it
+is relayed, the promise Tandem keeps. Still no auth, sequence numbers, fan-out across
+processes or replay.
 
 Usage: python bench/bare_relay.py [--host 127.0.0.1] [--port 8766] [--durable DSN]
 """
@@ -52,13 +53,15 @@ class Log:
     async def _run(self) -> None:
         while self.waiting:
             batch, self.waiting = self.waiting, []
-            async with self.conn.transaction():
+            async with self.conn.pipeline():  # BEGIN, INSERT, COMMIT: one round trip
+                await self.conn.execute("BEGIN")
                 await self.conn.execute(
                     "INSERT INTO bare_relay_update (room, body)"
                     " SELECT * FROM unnest(%s::text[], %b::bytea[])",
                     ([room for room, _, _ in batch], [body for _, body, _ in batch]),
                     prepare=True,
                 )
+                await self.conn.execute("COMMIT")
             for _, _, done in batch:
                 done.set_result(None)
 
