@@ -13,9 +13,12 @@ is a daemon thread that wakes every ``poll`` seconds (50 ms) and posts a no-op c
 the loop; while one stays unserved for longer than ``threshold`` it samples the loop thread's
 Python stack (``sys._current_frames``) and whether a garbage collection is running, and when
 the loop answers again it logs the stall's length and the compact stacks it saw (again at
-most once per ``warn_every``; the stalls in between are counted by where they were). Its
-cost is that thread's twenty wake-ups a second and one ``call_soon_threadsafe`` each; a
-stack is only read during a stall.
+most once per ``warn_every``; the stalls in between are counted by where they were). A
+collection holds the GIL, so the thread cannot sample one: a collection on the loop thread
+longer than ``threshold`` is reported from the gc callback with the stack it interrupted. When
+the loop thread runs no Python frame of its own (native code, or waiting for the GIL), the
+other threads' stacks are sampled too. Its cost is that thread's twenty wake-ups a second and
+one ``call_soon_threadsafe`` each; stacks are only read during a stall.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ _NAMED_PACKAGES = (
     "django/",
     "asgiref/",
 )
+# The loop thread's innermost frame when it runs no Python code of its own.
+_LOOP_RUNNERS = ("asyncio/runners.py", "asyncio/base_events.py")
 _PROJECT_ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 )
@@ -139,6 +144,7 @@ class _Sample:
 
     frames: tuple[str, ...]  # innermost first, "path:line function"
     gc_generation: int | None  # the collection running then, if any
+    others: tuple[str, ...] = ()  # other threads' stacks, when the loop had no frame of its own
 
     @property
     def site(self) -> str:
@@ -148,8 +154,10 @@ class _Sample:
         return where if self.gc_generation is None else f"gc gen {self.gc_generation} in {where}"
 
     def render(self) -> str:
-        stack = " < ".join(self.frames) if self.frames else "no Python frame (in native code)"
-        return stack if self.gc_generation is None else f"[gc gen {self.gc_generation}] {stack}"
+        stack = " < ".join(self.frames) if self.frames else "no Python frame"
+        if self.gc_generation is not None:
+            stack = f"[gc gen {self.gc_generation}] {stack}"
+        return "".join([stack, *(f"\n      other thread {other}" for other in self.others)])
 
 
 class StallWatchdog:
@@ -177,6 +185,9 @@ class StallWatchdog:
         self._gc_generation: int | None = None
         self._gc_started = 0.0
         self._gc_at_post = self._gc_at_answer = 0.0
+        # Collections on the loop thread longer than the threshold, with the stack that
+        # triggered them: the GIL is held throughout one, so the watchdog cannot sample it.
+        self._gc_pauses: list[tuple[float, _Sample]] = []
         # The watchdog thread's own state.
         self._samples: list[_Sample] = []
         self._last_report: float | None = None
@@ -199,7 +210,7 @@ class StallWatchdog:
             return
         self._stopping.set()
         thread.join(timeout=1.0)
-        if self._samples and not thread.is_alive():  # a stall that ended as it stopped
+        if (self._samples or self._gc_pauses) and not thread.is_alive():  # ended as it stopped
             self._stalled((self._answered or time.monotonic()) - self._posted)
         if self._on_gc in gc.callbacks:
             gc.callbacks.remove(self._on_gc)
@@ -210,7 +221,11 @@ class StallWatchdog:
             self._gc_started = time.perf_counter()
             self._gc_generation = info["generation"]
         elif self._gc_generation is not None:
-            self._gc_seconds += time.perf_counter() - self._gc_started
+            took = time.perf_counter() - self._gc_started
+            self._gc_seconds += took
+            if took >= self.threshold and threading.get_ident() == self._loop_thread:
+                sample = _Sample(_frames(sys._getframe(1)), self._gc_generation)
+                self._gc_pauses.append((took, sample))
             self._gc_generation = None
 
     def _beat(self) -> None:
@@ -225,7 +240,7 @@ class StallWatchdog:
                 if now - self._posted >= self.threshold and len(self._samples) < MAX_SAMPLES:
                     self._sample()
                 continue
-            if self._samples:
+            if self._samples or self._gc_pauses:
                 self._stalled(answered - self._posted)
             if not self._post(now):
                 return
@@ -243,11 +258,24 @@ class StallWatchdog:
         return True
 
     def _sample(self) -> None:
-        frame = sys._current_frames().get(self._loop_thread)
-        self._samples.append(_Sample(_frames(frame), self._gc_generation))
+        frames = sys._current_frames()
+        stack = _frames(frames.get(self._loop_thread))
+        others: tuple[str, ...] = ()
+        if not stack or stack[0].startswith(_LOOP_RUNNERS):
+            # No frame of the loop's own: it is in native code or waiting for the GIL, which
+            # another thread may be holding.
+            others = tuple(
+                f"{thread.name}: {' < '.join(_frames(frames[thread.ident])[:4])}"
+                for thread in threading.enumerate()
+                if thread.ident in frames
+                and thread.ident not in (self._loop_thread, threading.get_ident())
+            )
+        self._samples.append(_Sample(stack, self._gc_generation, others))
 
     def _stalled(self, seconds: float) -> None:
-        samples, self._samples = self._samples, []
+        pauses, self._gc_pauses = self._gc_pauses, []
+        samples, self._samples = [sample for _, sample in pauses] + self._samples, []
+        seconds = max([seconds, *(took for took, _ in pauses)])
         now = time.monotonic()
         if self._last_report is not None and now - self._last_report < self.report_every:
             self._unreported[samples[0].site] += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import threading
@@ -157,6 +158,37 @@ async def test_stacks_are_rate_limited_and_the_rest_counted_by_site(
     assert re.search(
         r"by site: tests/collab/edge/test_loop_lag.py:\d+ _hold_the_loop_elsewhere \(1\)", second
     ), second
+
+
+def _collect_in_a_known_function() -> None:
+    gc.collect()
+
+
+async def test_a_long_collection_is_reported_with_the_code_it_interrupted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A collection holds the GIL, so the watchdog's thread cannot sample during one: the
+    collection's end reports it, with the stack that triggered it."""
+    heap: list[list[object]] = []
+    took = 0.0
+    while took < 0.06 and len(heap) < 4_000_000:  # enough objects for a long collection
+        heap.extend([] for _ in range(200_000))
+        started = time.perf_counter()
+        gc.collect()
+        took = time.perf_counter() - started
+    watchdog = StallWatchdog(poll=0.005, threshold=0.04, report_every=0)
+    watchdog.start()
+    try:
+        asyncio.get_running_loop().call_soon(_collect_in_a_known_function)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+    finally:
+        watchdog.stop()
+        heap.clear()
+
+    reports = [stack for stack in _stall_stacks(caplog) if "_collect_in_a_known_function" in stack]
+    assert reports, _stall_stacks(caplog)
+    assert "[gc gen 2] tests/collab/edge/test_loop_lag.py:" in reports[0], reports[0]
 
 
 async def test_the_stall_watchdog_can_be_turned_off(settings: object) -> None:
