@@ -16,6 +16,7 @@ neither, its parent. A deletion can be applied once the Doc holds the clocks it 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pycrdt import write_var_uint
 
@@ -50,11 +51,30 @@ class Split:
     waiting: bytes | None  # keep this until the Doc's state vector grows (None: nothing)
 
 
-def split(update: bytes, state: dict[int, int]) -> Split:
+class StateLookup(Protocol):
+    """A state vector as ``split`` reads it: the clock held of one client at a time."""
+
+    def get(self, client: int, default: int, /) -> int: ...
+
+
+class _Grown(dict[int, int]):
+    """The state vector ``state`` grows to as structs are taken: the clocks grown are
+    kept here, the others read from ``state`` only for the clients asked about."""
+
+    def __init__(self, state: StateLookup) -> None:
+        super().__init__()
+        self.state = state
+
+    def get(self, client: int, default: int = 0, /) -> int:  # type: ignore[override]
+        clock = dict.get(self, client)
+        return self.state.get(client, default) if clock is None else clock
+
+
+def split(update: bytes, state: StateLookup) -> Split:
     """The part of ``update`` a Doc with state vector ``state`` can integrate at once, and
     the rest. Raises ``MalformedMessage`` for bytes that are not a v1 update."""
     parsed = parse(update)
-    have = dict(state)
+    have = _Grown(state)
     ready_count = _integrable_prefixes(parsed.structs, have)
     ready, waiting = Parsed(), Parsed()
     for client, structs in parsed.structs.items():
