@@ -1,5 +1,6 @@
-"""What Tandem's WebSocket consumers share: no channel of their own, no per-frame database
-cleanup, and admission after the handshake (accept, then admit or close with a code)."""
+"""What Tandem's WebSocket consumers share: no channel of their own, no database cleanup
+per frame or per disconnect, and admission after the handshake (accept, then admit or close
+with a code)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,15 @@ class AdmittingConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if handler is None:
             raise ValueError(f"no handler for message type {message['type']}")
         await handler(message)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Channels' handler without its ``aclose_old_connections()``, for the reason above:
+        each closing socket queued a hop to the database thread, and 10,000 closing at once
+        kept as many waiting calls alive long enough to reach the oldest GC generation, whose
+        collections then held the loop for seconds. (No groups to leave: ``groups`` is
+        empty and there is no channel layer.)"""
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def connect(self) -> None:
         # Accept first: a close code sent before accepting reaches a browser as 1006.
