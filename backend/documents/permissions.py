@@ -32,7 +32,7 @@ def role_from(*, active: bool, owner: bool, membership: str | None) -> Role | No
 
 def document_role(*, user: AbstractBaseUser | AnonymousUser, document: Document) -> Role | None:
     """The user's role on ``document``, or ``None`` when they have no access."""
-    active = bool(user.is_authenticated and user.is_active)
+    active = _is_active(user)
     owner = active and document.owner_id == user.pk
     membership = None
     if active and not owner and user.pk is not None:
@@ -73,14 +73,10 @@ def documents_access(
     asked = {
         (key, user.pk)
         for (user, _), key in zip(requests, keys, strict=True)
-        if key in documents and _is_active(user) and documents[key].owner_id != user.pk
+        if key is not None and key in documents
+        if _is_active(user) and documents[key].owner_id != user.pk
     }
-    memberships: dict[tuple[uuid.UUID, Any], str] = {}
-    if asked:
-        rows = Membership.objects.filter(
-            document_id__in={d for d, _ in asked}, user_id__in={u for _, u in asked}
-        ).values_list("document_id", "user_id", "role")
-        memberships = {(d, u): role for d, u, role in rows if (d, u) in asked}
+    memberships = _memberships(asked)
     answers: list[tuple[Document, Role] | TandemError] = []
     for (user, _), key in zip(requests, keys, strict=True):
         document = documents.get(key) if key else None
@@ -105,6 +101,16 @@ def _document_key(document_id: Any) -> uuid.UUID | None:
         return uuid.UUID(str(document_id))
     except ValueError:
         return None
+
+
+def _memberships(pairs: set[tuple[uuid.UUID, Any]]) -> dict[tuple[uuid.UUID, Any], str]:
+    """The membership role of each (document, user) pair that has one (one query)."""
+    if not pairs:
+        return {}
+    rows = Membership.objects.filter(
+        document_id__in={d for d, _ in pairs}, user_id__in={u for _, u in pairs}
+    ).values_list("document_id", "user_id", "role")
+    return {(d, u): role for d, u, role in rows if (d, u) in pairs}
 
 
 def _is_active(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -137,12 +143,9 @@ def document_access_snapshots(
     active = set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
     generations = token_generations(user_ids)
     owners = dict(Document.objects.filter(pk__in=users_by_document).values_list("pk", "owner_id"))
-    memberships = {
-        (document_id, user_id): role
-        for document_id, user_id, role in Membership.objects.filter(
-            document_id__in=owners, user_id__in=active
-        ).values_list("document_id", "user_id", "role")
-    }
+    memberships = _memberships(
+        {(d, u) for d, users in users_by_document.items() if d in owners for u in users & active}
+    )
     snapshots = {}
     for document_id, users in users_by_document.items():
         roles = {}
@@ -172,13 +175,7 @@ def writers_among(
     user_ids = set().union(*authors.values()) if authors else set()
     active = set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
     others = {d: (users & active) - {owners.get(d)} for d, users in authors.items()}
-    members: dict[tuple[uuid.UUID, int], str] = {}
-    if any(others.values()):
-        rows = Membership.objects.filter(
-            document_id__in=[d for d, users in others.items() if users],
-            user_id__in=set().union(*others.values()),
-        ).values_list("document_id", "user_id", "role")
-        members = {(document_id, user_id): role for document_id, user_id, role in rows}
+    members = _memberships({(d, u) for d, users in others.items() for u in users})
     allowed: dict[uuid.UUID, set[int]] = {}
     for document_id, users in authors.items():
         allowed[document_id] = set()
