@@ -141,7 +141,13 @@ class Interest:
         return [channel for _, channel in peers.values()]
 
     def listening(self, document_id: uuid.UUID) -> bool:
-        return bool(self.channels(document_id))
+        """Whether a replica listens to ``document_id`` now (on every published update:
+        no list built, expired entries left to ``channels``)."""
+        peers = self._peers.get(document_id)
+        if not peers:
+            return False
+        now = time.monotonic()
+        return any(until > now for until, _ in peers.values())
 
     def heard(self, document_id: uuid.UUID, origin: str, ttl: float, channel: str) -> bool:
         """Record an announcement; True if ``origin`` was not known to be listening."""
