@@ -14,15 +14,13 @@ after the transport started closing.
 from __future__ import annotations
 
 import asyncio
-import logging
 import struct
 from collections import deque
 from typing import Protocol
 
 from backend.collab.core.close_codes import CloseCode
 from backend.collab.edge import metrics
-
-logger = logging.getLogger(__name__)
+from backend.collab.edge.outbox import falls_behind
 
 EXTENSION = "tandem.frames"
 
@@ -88,10 +86,7 @@ class FrameWriter:
         if self._frames is None and not connection.writing_paused():
             self._write(frame)
             return
-        # One frame larger than the bound (a big paste) is taken when nothing else waits:
-        # it is the same bytes object in every connection's queue, not a copy.
-        if self._queued and self._queued + len(frame) > self._max_bytes:
-            logger.info("closing a connection that fell %d bytes behind", self._queued)
+        if falls_behind(self._queued, frame, self._max_bytes):
             self.close(CloseCode.TOO_SLOW)
             return
         if self._frames is None:

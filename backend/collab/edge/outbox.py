@@ -12,6 +12,17 @@ from backend.collab.core.close_codes import CloseCode
 logger = logging.getLogger(__name__)
 
 
+def falls_behind(queued: int, frame: bytes, max_bytes: int) -> bool:
+    """Whether queueing ``frame`` behind ``queued`` bytes passes ``max_bytes`` (logged): the
+    socket is then closed with TOO_SLOW. One frame larger than the bound (a big paste) is
+    taken when nothing else waits: it is the same bytes object in every connection's
+    queue, not a copy."""
+    if queued and queued + len(frame) > max_bytes:
+        logger.info("closing a connection that fell %d bytes behind", queued)
+        return True
+    return False
+
+
 class Outbox:
     """Frames waiting for one socket, bounded in bytes; over the bound the socket is closed.
 
@@ -45,10 +56,7 @@ class Outbox:
     def put(self, frame: bytes) -> None:
         if self._close_code is not None:
             return
-        # One frame larger than the bound (a big paste) is taken when nothing else waits:
-        # it is the same bytes object in every connection's queue, not a copy.
-        if self._queued and self._queued + len(frame) > self._max_bytes:
-            logger.info("closing a connection that fell %d bytes behind", self._queued)
+        if falls_behind(self._queued, frame, self._max_bytes):
             self.close(CloseCode.TOO_SLOW)
             return
         self._frames.append(frame)
