@@ -24,6 +24,7 @@ one ``call_soon_threadsafe`` each; stacks are only read during a stall.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -185,6 +186,10 @@ class StallWatchdog:
         self._gc_generation: int | None = None
         self._gc_started = 0.0
         self._gc_at_post = self._gc_at_answer = 0.0
+        # The loop thread's CPU time: a stall it spent off the CPU (the machine busy, or
+        # another thread holding the GIL) is not code blocking the loop.
+        self._loop_cpu: Callable[[], float] | None = None
+        self._cpu_at_post = self._cpu_at_answer = 0.0
         # Collections on the loop thread longer than the threshold, with the stack that
         # triggered them: the GIL is held throughout one, so the watchdog cannot sample it.
         self._gc_pauses: list[tuple[float, _Sample]] = []
@@ -197,6 +202,11 @@ class StallWatchdog:
         """Start watching the running loop from a new daemon thread."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
+        try:
+            clock = time.pthread_getcpuclockid(self._loop_thread)
+            self._loop_cpu = functools.partial(time.clock_gettime, clock)
+        except (AttributeError, OSError):  # not a POSIX thread clock: CPU time not reported
+            self._loop_cpu = None
         self._stopping.clear()
         self._answered = time.monotonic()
         gc.callbacks.append(self._on_gc)
@@ -230,6 +240,7 @@ class StallWatchdog:
 
     def _beat(self) -> None:
         self._gc_at_answer = self._gc_seconds
+        self._cpu_at_answer = time.thread_time()
         self._answered = time.monotonic()
 
     def _watch(self) -> None:
@@ -250,6 +261,8 @@ class StallWatchdog:
         if loop is None:
             return False
         self._gc_at_post = self._gc_seconds
+        if self._loop_cpu is not None:
+            self._cpu_at_post = self._loop_cpu()
         self._posted, self._answered = now, None
         try:
             loop.call_soon_threadsafe(self._beat)
@@ -286,10 +299,16 @@ class StallWatchdog:
         if unreported:
             by_site = ", ".join(f"{site} ({n})" for site, n in self._unreported.most_common(5))
             lines.append(f"  {unreported} stalls since the last stack, by site: {by_site}")
+        on_cpu = (
+            f"the loop thread ran {max(0.0, self._cpu_at_answer - self._cpu_at_post) * 1000:.0f}"
+            if self._loop_cpu is not None
+            else "CPU time unknown"
+        )
         logger.warning(
-            "event loop stalled for %.0f ms (%.0f ms of it in garbage collection); "
+            "event loop stalled for %.0f ms (%s ms of it, %.0f ms in garbage collection); "
             "the loop thread's stack while it stalled, innermost first:\n%s",
             seconds * 1000,
+            on_cpu,
             max(0.0, self._gc_at_answer - self._gc_at_post) * 1000,
             "\n".join(lines),
         )
