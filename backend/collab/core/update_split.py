@@ -73,6 +73,9 @@ class _Grown(dict[int, int]):
 def split(update: bytes, state: StateLookup) -> Split:
     """The part of ``update`` a Doc with state vector ``state`` can integrate at once, and
     the rest. Raises ``MalformedMessage`` for bytes that are not a v1 update."""
+    whole = _integrates_at_once(update, state)
+    if whole is not None:  # the usual update: one quick read, no objects
+        return Split(update if whole else None, None)
     parsed = parse(update)
     have = _Grown(state)
     ready_count = _integrable_prefixes(parsed.structs, have)
@@ -93,6 +96,33 @@ def split(update: bytes, state: StateLookup) -> Split:
     if not waiting.structs and not waiting.deletions:
         return Split(update if ready.structs or ready.deletions else None, None)
     return Split(_encode(ready), _encode(waiting))
+
+
+def _integrates_at_once(update: bytes, state: StateLookup) -> bool | None:
+    """When a Doc with ``state`` integrates every struct and deletion of ``update`` at
+    once (as ``Joined.add`` judges, read by ``_scan``): whether it holds anything. None
+    otherwise, or when ``_scan`` cannot read it: ``split`` then reads it in full."""
+    scanned = _scan(update)
+    if scanned is None:
+        return None
+    groups, deletions = scanned
+    grown: dict[int, int] = {}
+    for client, clock, structs in groups:
+        at = state.get(client, 0)  # (a client has one group: ``_scan`` refuses two)
+        for length, needs, _ in structs:
+            end = clock + length
+            if end > at:
+                if clock != at:
+                    return None  # a gap, or part of it held
+                for needed, needed_clock in needs:
+                    if needed_clock >= grown.get(needed, state.get(needed, 0)):
+                        return None
+                grown[client] = at = end
+            clock = end
+    for client, clock, length in deletions:
+        if clock + length > grown.get(client, state.get(client, 0)):
+            return None
+    return bool(groups or deletions)
 
 
 def damaged(update: bytes) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText, merge_updates
 
+from backend.collab.core import update_split
 from backend.collab.core.integration import state_vector
 from backend.collab.core.protocol import MalformedMessage
 from backend.collab.core.update_split import split
@@ -120,3 +122,40 @@ def test_a_deletion_waits_for_the_clocks_it_deletes_the_held_part_applies() -> N
 def test_bytes_that_are_not_an_update_are_refused(garbage: bytes) -> None:
     with pytest.raises(MalformedMessage):
         split(garbage, {})
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_quick_read_splits_as_the_full_parse_does(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``split`` takes an update that integrates at once whole after a quick read; every
+    other goes through the full parse. Offered to Docs holding any part of a log, in any
+    order, both ways give the same split."""
+    rng = random.Random(seed)
+    doc: Doc[Any] = Doc()
+    log = [*typed("hel", "lo"), _rich_doc().get_update()]
+    for update in log:
+        doc.apply_update(update)
+    for _ in range(20):
+        writer: Doc[Any] = Doc()
+        writer.apply_update(doc.get_update())
+        before = writer.get_state()
+        text = writer.get("t", type=Text)
+        if len(text) and rng.random() < 0.3:
+            del text[rng.randrange(len(text))]
+        else:
+            text.insert(rng.randrange(len(text) + 1), rng.choice(["a", "bc", "d"]))
+        log.append(writer.get_update(before))
+        doc.apply_update(log[-1])
+    cases = []
+    for _ in range(60):
+        held = rng.sample(log, rng.randrange(len(log)))
+        holder: Doc[Any] = Doc()
+        for update in held:
+            holder.apply_update(update)
+        cases.append((rng.choice([*log, merge_updates(*rng.sample(log, 3))]), _state(holder)))
+    taken = [update_split._integrates_at_once(update, state) for update, state in cases]
+    assert taken.count(None) not in (0, len(cases))  # both ways are taken
+    quick = [split(update, state) for update, state in cases]
+    monkeypatch.setattr(update_split, "_integrates_at_once", lambda update, state: None)
+    assert quick == [split(update, state) for update, state in cases]
