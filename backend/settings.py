@@ -117,9 +117,15 @@ CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels-redis with one round trip per send and per batch received, and a
+            # pool that waits for a free connection (backend/collab/edge/redis_layer.py).
+            # It needs Redis 7+; channels_redis.core.RedisChannelLayer serves older ones.
+            "BACKEND": env.str(
+                "CHANNEL_LAYER_BACKEND",
+                default="backend.collab.edge.redis_layer.TandemChannelLayer",
+            ),
             "CONFIG": {
-                # The layer's receive blocks in Redis for 5 s (BZPOPMIN); redis-py 8 reads
+                # The layer's receive blocks in Redis for 5 s (BZMPOP); redis-py 8 reads
                 # with a 5 s socket timeout by default, so every idle receive failed at
                 # the same instant and the process heard nothing for a second each time
                 # (and could lose the message popped meanwhile). Reads wait longer here.

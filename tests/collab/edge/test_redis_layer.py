@@ -1,0 +1,244 @@
+"""TandemChannelLayer (backend/collab/edge/redis_layer.py) against a real Redis: the channel
+layer semantics callers rely on, with fewer round trips and a pool that waits."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import redis
+from channels.exceptions import ChannelFull
+from channels_redis.core import RedisChannelLayer
+from channels_redis.utils import _consistent_hash
+from django.conf import settings
+
+from backend.collab.edge.redis_layer import TandemChannelLayer
+from tests.support.datastores import PrivateRedis
+
+MakeLayer = Callable[..., Any]
+
+
+def _hosts(*urls: str) -> list[dict[str, Any]]:
+    return [{"address": url, "socket_timeout": 15} for url in urls]
+
+
+@pytest.fixture
+async def make_layer() -> AsyncIterator[MakeLayer]:
+    """Layers under a prefix of this test's own, flushed afterwards."""
+    made: list[Any] = []
+
+    def _make(backend: type[Any] = TandemChannelLayer, **config: Any) -> Any:
+        config.setdefault("hosts", _hosts(settings.REDIS_URL))
+        prefix = f"{settings.REDIS_PREFIX}:layer-test:{uuid.uuid4().hex[:8]}"
+        config.setdefault("capacity", 10_000)
+        layer = backend(prefix=prefix, **config)
+        made.append(layer)
+        return layer
+
+    yield _make
+    for layer in made:
+        await layer.flush()
+
+
+async def test_messages_sent_while_nobody_receives_all_arrive_in_order(
+    make_layer: MakeLayer,
+) -> None:
+    layer = make_layer()
+    channel = await layer.new_channel()
+    for i in range(1000):
+        await layer.send(channel, {"type": "m", "i": i})
+    received = [(await layer.receive(channel))["i"] for _ in range(1000)]
+    assert received == list(range(1000))
+
+
+async def test_two_channels_of_one_layer_receive_concurrently(make_layer: MakeLayer) -> None:
+    layer = make_layer()
+    one, two = await layer.new_channel(), await layer.new_channel()
+
+    async def take(channel: str, count: int) -> list[int]:
+        return [(await layer.receive(channel))["i"] for _ in range(count)]
+
+    receivers = asyncio.gather(take(one, 300), take(two, 300))
+    await asyncio.sleep(0.1)  # both wait: one of them blocks in Redis
+    for i in range(300):
+        await layer.send(one, {"type": "m", "i": i})
+        await layer.send(two, {"type": "m", "i": i})
+    assert await asyncio.wait_for(receivers, 10) == [list(range(300))] * 2
+
+
+async def test_a_full_channel_refuses_messages(make_layer: MakeLayer) -> None:
+    layer = make_layer(capacity=3)
+    channel = await layer.new_channel()
+    for i in range(3):
+        await layer.send(channel, {"type": "m", "i": i})
+    with pytest.raises(ChannelFull):
+        await layer.send(channel, {"type": "m", "i": 3})
+    assert (await layer.receive(channel))["i"] == 0
+    await layer.send(channel, {"type": "m", "i": 3})  # room again
+
+
+async def test_expired_messages_are_dropped_and_free_capacity(make_layer: MakeLayer) -> None:
+    layer = make_layer(capacity=1, expiry=1)
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "m", "i": "old"})
+    with pytest.raises(ChannelFull):
+        await layer.send(channel, {"type": "m", "i": "refused"})
+    await asyncio.sleep(2.1)  # past the expiry in whole seconds, as channels-redis trims
+    await layer.send(channel, {"type": "m", "i": "new"})
+    assert (await layer.receive(channel))["i"] == "new"
+
+
+async def test_group_send_reaches_the_members_only(make_layer: MakeLayer) -> None:
+    layer = make_layer()
+    sender = make_layer()  # another process, same prefix
+    sender.prefix = layer.prefix
+    members = [await layer.new_channel() for _ in range(2)]
+    outsider = await layer.new_channel()
+    for channel in members:
+        await layer.group_add("room", channel)
+    await layer.group_add("room", outsider)
+    await layer.group_discard("room", outsider)
+    await sender.group_send("room", {"type": "hello"})
+    for channel in members:
+        assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "hello"}
+    stray = asyncio.ensure_future(layer.receive(outsider))
+    await asyncio.sleep(0.3)
+    assert not stray.done()
+    stray.cancel()
+
+
+async def test_general_channels_still_work(make_layer: MakeLayer) -> None:
+    layer = make_layer()
+    await layer.send("jobs", {"type": "job", "n": 1})
+    assert await asyncio.wait_for(layer.receive("jobs"), 5) == {"type": "job", "n": 1}
+
+
+async def test_a_cancelled_receive_does_not_break_the_next(make_layer: MakeLayer) -> None:
+    layer = make_layer()
+    one, two = await layer.new_channel(), await layer.new_channel()
+    blocked = asyncio.ensure_future(layer.receive(one))
+    await asyncio.sleep(0.2)  # it waits in Redis (BZMPOP)
+    other = asyncio.ensure_future(layer.receive(two))
+    await asyncio.sleep(0.1)  # it waits for the receive lock
+    blocked.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await blocked
+    await layer.send(one, {"type": "after"})
+    await layer.send(two, {"type": "other"})
+    assert await asyncio.wait_for(layer.receive(one), 5) == {"type": "after"}
+    assert await asyncio.wait_for(other, 5) == {"type": "other"}
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        TandemChannelLayer,
+        pytest.param(
+            RedisChannelLayer,
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=redis.exceptions.MaxConnectionsError,
+                reason="channels-redis's pool fails when its 100 connections are busy",
+            ),
+        ),
+    ],
+)
+async def test_a_burst_of_concurrent_sends_waits_for_connections(
+    make_layer: MakeLayer, backend: type[Any]
+) -> None:
+    layer = make_layer(backend)
+    channels = [await layer.new_channel() for _ in range(20)]
+    outcomes = await asyncio.gather(
+        *(layer.send(channels[i % 20], {"type": "m", "i": i}) for i in range(400)),
+        *(layer.group_add(f"g{i}", channels[i % 20]) for i in range(200)),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+    async def drain(channel: str) -> list[int]:
+        return [(await layer.receive(channel))["i"] for _ in range(20)]
+
+    received = await asyncio.wait_for(asyncio.gather(*(drain(c) for c in channels)), 10)
+    assert received == [list(range(c, 400, 20)) for c in range(20)]
+
+
+SHARDS = ["redis://127.0.0.1:6379/1", "redis://127.0.0.1:6379/2"]
+
+
+def _group_on_each_shard() -> list[str]:
+    by_shard: dict[int, str] = {}
+    while len(by_shard) < len(SHARDS):
+        group = f"room-{uuid.uuid4().hex}"
+        by_shard.setdefault(_consistent_hash(group, len(SHARDS)), group)
+    return [by_shard[i] for i in range(len(SHARDS))]
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        TandemChannelLayer,
+        pytest.param(
+            RedisChannelLayer,
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=TimeoutError,
+                reason="channels-redis 4.3 sends to a process channel on the shard its whole "
+                "name hashes to, and receives on the shard of its process part",
+            ),
+        ),
+    ],
+)
+async def test_layers_shard_process_channels_and_groups_over_hosts(
+    make_layer: MakeLayer, backend: type[Any]
+) -> None:
+    layer = make_layer(backend, hosts=_hosts(*SHARDS))
+    sender = make_layer(backend, hosts=_hosts(*SHARDS))
+    sender.prefix = layer.prefix
+    channels = [await layer.new_channel() for _ in range(32)]
+    groups = _group_on_each_shard()
+    for group in groups:
+        await layer.group_add(group, channels[0])
+        await sender.group_send(group, {"type": "g", "group": group})
+    for group in groups:
+        assert await asyncio.wait_for(layer.receive(channels[0]), 5) == {
+            "type": "g",
+            "group": group,
+        }
+    for i, channel in enumerate(channels):
+        await sender.send(channel, {"type": "c", "i": i})
+    for i, channel in enumerate(channels):
+        assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "c", "i": i}
+    groups_on = [
+        any(redis.Redis.from_url(url).scan_iter(f"{layer.prefix}:group:*")) for url in SHARDS
+    ]
+    assert groups_on == [True, True]
+
+
+def _calls(client: redis.Redis) -> dict[str, int]:
+    stats: dict[str, dict[str, int]] = client.info("commandstats")  # type: ignore[assignment]
+    return {name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()}
+
+
+async def test_a_message_costs_one_command_to_send_and_a_batch_one_to_receive(
+    private_redis: PrivateRedis, make_layer: MakeLayer
+) -> None:
+    """Counted on a Redis of the test's own; commands a script runs count apart."""
+    layer = make_layer(hosts=_hosts(private_redis.url))
+    client = redis.Redis.from_url(private_redis.url)
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "warm"})  # loads the script
+    await layer.receive(channel)
+    client.config_resetstat()
+    for i in range(200):
+        await layer.send(channel, {"type": "m", "i": i})
+    assert [(await layer.receive(channel))["i"] for _ in range(200)] == list(range(200))
+    calls = _calls(client)
+    client_commands = calls.get("evalsha", 0) + calls.get("bzmpop", 0)
+    assert calls.get("evalsha") == 200
+    assert calls.get("bzmpop") == 2  # 100 messages a pop
+    assert sum(calls.values()) - calls.get("config|resetstat", 0) - client_commands == 4 * 200
