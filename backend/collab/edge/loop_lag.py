@@ -24,7 +24,6 @@ one ``call_soon_threadsafe`` each; stacks are only read during a stall.
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import logging
 import os
@@ -185,11 +184,12 @@ class StallWatchdog:
         self._gc_seconds = 0.0  # total collection time since start
         self._gc_generation: int | None = None
         self._gc_started = 0.0
-        self._gc_at_post = self._gc_at_answer = 0.0
-        # The loop thread's CPU time: a stall it spent off the CPU (the machine busy, or
-        # another thread holding the GIL) is not code blocking the loop.
-        self._loop_cpu: Callable[[], float] | None = None
-        self._cpu_at_post = self._cpu_at_answer = 0.0
+        # Read by the loop thread itself at each beat (a stall it spent off the CPU, the
+        # machine busy or the GIL held elsewhere, is not code blocking the loop): the time,
+        # its CPU time and the GC time at the last beat, and their differences since the one
+        # before (wall, CPU, GC seconds).
+        self._at_beat = (0.0, 0.0, 0.0)
+        self._since_beat = (0.0, 0.0, 0.0)
         # Collections on the loop thread longer than the threshold, with the stack that
         # triggered them: the GIL is held throughout one, so the watchdog cannot sample it.
         self._gc_pauses: list[tuple[float, _Sample]] = []
@@ -202,13 +202,9 @@ class StallWatchdog:
         """Start watching the running loop from a new daemon thread."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        try:
-            clock = time.pthread_getcpuclockid(self._loop_thread)
-            self._loop_cpu = functools.partial(time.clock_gettime, clock)
-        except (AttributeError, OSError):  # not a POSIX thread clock: CPU time not reported
-            self._loop_cpu = None
         self._stopping.clear()
         self._answered = time.monotonic()
+        self._at_beat = (self._answered, time.thread_time(), self._gc_seconds)
         gc.callbacks.append(self._on_gc)
         self._thread = threading.Thread(target=self._watch, name="loop-stall-watchdog", daemon=True)
         self._thread.start()
@@ -239,9 +235,11 @@ class StallWatchdog:
             self._gc_generation = None
 
     def _beat(self) -> None:
-        self._gc_at_answer = self._gc_seconds
-        self._cpu_at_answer = time.thread_time()
-        self._answered = time.monotonic()
+        now, cpu, collecting = time.monotonic(), time.thread_time(), self._gc_seconds
+        then, cpu_then, collecting_then = self._at_beat
+        self._since_beat = (now - then, cpu - cpu_then, collecting - collecting_then)
+        self._at_beat = (now, cpu, collecting)
+        self._answered = now
 
     def _watch(self) -> None:
         while not self._stopping.wait(self.poll):
@@ -260,9 +258,6 @@ class StallWatchdog:
         loop = self._loop
         if loop is None:
             return False
-        self._gc_at_post = self._gc_seconds
-        if self._loop_cpu is not None:
-            self._cpu_at_post = self._loop_cpu()
         self._posted, self._answered = now, None
         try:
             loop.call_soon_threadsafe(self._beat)
@@ -299,17 +294,19 @@ class StallWatchdog:
         if unreported:
             by_site = ", ".join(f"{site} ({n})" for site, n in self._unreported.most_common(5))
             lines.append(f"  {unreported} stalls since the last stack, by site: {by_site}")
-        on_cpu = (
-            f"the loop thread ran {max(0.0, self._cpu_at_answer - self._cpu_at_post) * 1000:.0f}"
-            if self._loop_cpu is not None
-            else "CPU time unknown"
-        )
+        wall, cpu, collecting = self._since_beat
+        if wall >= seconds:
+            detail = (
+                f"in the {wall * 1000:.0f} ms since its previous beat the loop thread was on "
+                f"the CPU {cpu * 1000:.0f} ms; garbage collection took {collecting * 1000:.0f} ms"
+            )
+        else:  # a collection after the last beat, reported by the gc callback
+            detail = f"a garbage collection of {seconds * 1000:.0f} ms"
         logger.warning(
-            "event loop stalled for %.0f ms (%s ms of it, %.0f ms in garbage collection); "
-            "the loop thread's stack while it stalled, innermost first:\n%s",
+            "event loop stalled for %.0f ms (%s); the loop thread's stack while it stalled, "
+            "innermost first:\n%s",
             seconds * 1000,
-            on_cpu,
-            max(0.0, self._gc_at_answer - self._gc_at_post) * 1000,
+            detail,
             "\n".join(lines),
         )
         self._last_report = now

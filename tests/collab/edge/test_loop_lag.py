@@ -115,7 +115,7 @@ async def test_a_stall_logs_the_stack_of_what_blocked_the_loop(
     stalled_ms = re.search(r"stalled for (\d+) ms", stack)
     assert stalled_ms, stack
     assert 250 <= int(stalled_ms.group(1)) < 450, stack
-    on_cpu_ms = re.search(r"the loop thread ran (\d+) ms of it", stack)
+    on_cpu_ms = re.search(r"the loop thread was on the CPU (\d+) ms", stack)
     assert on_cpu_ms, stack
     assert int(on_cpu_ms.group(1)) < 100, "a sleeping thread is off the CPU"
     assert "tests/collab/edge/test_loop_lag.py:" in stack, stack
