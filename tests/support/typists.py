@@ -33,6 +33,7 @@ class TrackedClient(YClient):
         self._writes: list[tuple[str, ...]] = []
         self._folded = 0
         self._label: str | None = None
+        self._applying_remote = False
         self.delivered: list[float] = []  # when each ack or update frame arrived
         self.closes: list[tuple[str, int | None]] = []  # (url, close code) per connection
 
@@ -46,7 +47,16 @@ class TrackedClient(YClient):
             self.delivered.append(time.monotonic())
         await super()._handle(frame)
 
-    async def reconnect(self, url: str | None = None) -> None:
+    @property
+    def last_seq(self) -> int:
+        """The highest sequence number this client has seen (update, ack and head frames):
+        what the browser editor resumes from (docs/protocol.md)."""
+        return max([self.head or 0, *self.seqs, *self.acks])
+
+    async def reconnect(self, url: str | None = None, *, resume: bool = False) -> None:
+        """Connect again (to ``url``), with a hello from 0, or, when ``resume``, from
+        ``last_seq`` as the browser editor does."""
+        since = self.last_seq if resume else 0
         self.fold_acks()
         self.closes.append((self.url, self.close_code))
         if self._subscription is not None:
@@ -56,7 +66,7 @@ class TrackedClient(YClient):
             self._reader.cancel()
         self.url = url or self.url
         self._writes, self.acks, self._folded = [], [], 0
-        await self.connect(hello=0)
+        await self.connect(hello=since)
 
     def cut_off(self) -> bool:
         return self._reader is None or self._reader.done()
@@ -78,7 +88,18 @@ class TrackedClient(YClient):
         finally:
             self._label = None
 
+    def _apply_remote(self, apply: Callable[[], object]) -> object:
+        # Remote changes are not echoed back: while they apply, the observer ignores them
+        # (cheaper than YClient's unobserving and observing again around each).
+        self._applying_remote = True
+        try:
+            return apply()
+        finally:
+            self._applying_remote = False
+
     def _on_local_change(self, event: Any) -> None:
+        if self._applying_remote:
+            return
         if self.ws is not None and event.update != protocol.EMPTY_UPDATE:
             frame = protocol.sync_update(event.update)
             labels = (self._label,) if self._label else ()
