@@ -5,6 +5,10 @@ room's writes in a transaction of its own costs one disk flush per room per batc
 flushes queue behind each other; here the writes of every room that are waiting while a
 commit runs go into the next transaction together, so a busy process pays one flush for
 many rooms, and a quiet one commits at once.
+
+Up to ``parallel`` batches commit at once (each on a connection of its own): a write that
+arrives while one commit runs need not wait for it to end. A document is in one running
+batch at most, so the appends of one document still commit in the order they came.
 """
 
 from __future__ import annotations
@@ -31,30 +35,45 @@ class _Request:
 class GroupCommit:
     """Collects appends and commits them in batches of at most ``max_writes`` writes."""
 
-    def __init__(self, commit: CommitBatch, *, max_writes: int = 4096) -> None:
+    def __init__(self, commit: CommitBatch, *, max_writes: int = 4096, parallel: int = 1) -> None:
         self._commit = commit
         self._max_writes = max_writes
+        self._parallel = parallel
         self._waiting: list[_Request] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._committing: set[uuid.UUID] = set()  # documents in a running batch
+        self._committers: set[asyncio.Task[None]] = set()  # held until done
+        self._running = 0
 
     async def append(self, document_id: uuid.UUID, writes: list[PendingWrite]) -> Appended:
         """Commit ``writes`` (see ``update_log.append_batch``)."""
         done: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Request(document_id, writes, done))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._run(), name="group commit")
+        if self._running < self._parallel:
+            self._running += 1  # counted here and uncounted as ``_run`` returns: no gap
+            committer = asyncio.create_task(self._run(), name="group commit")
+            self._committers.add(committer)
+            committer.add_done_callback(self._committers.discard)
         return await done
 
     async def _run(self) -> None:
-        while self._waiting:
-            batch = self._take()
-            try:
-                await self._commit_batch(batch)
-            except asyncio.CancelledError:
-                for request in batch + self._waiting:
-                    request.done.cancel()
-                self._waiting = []
-                raise
+        try:
+            while batch := self._take():
+                await self._commit_taken(batch)
+        finally:
+            self._running -= 1
+
+    async def _commit_taken(self, batch: list[_Request]) -> None:
+        documents = {request.document_id for request in batch}
+        self._committing |= documents
+        try:
+            await self._commit_batch(batch)
+        except asyncio.CancelledError:
+            for request in batch + self._waiting:
+                request.done.cancel()
+            self._waiting = []
+            raise
+        finally:
+            self._committing -= documents
 
     async def _commit_batch(self, batch: list[_Request]) -> None:
         try:
@@ -77,10 +96,19 @@ class GroupCommit:
                 request.done.set_result(appended)
 
     def _take(self) -> list[_Request]:
-        taken, count = 0, 0
-        for request in self._waiting:
-            if taken and count + len(request.writes) > self._max_writes:
+        """The next batch: waiting requests in order, up to ``max_writes`` writes, leaving
+        those of documents another batch is committing (and so all their later ones)."""
+        batch: list[_Request] = []
+        left: list[_Request] = []
+        count = 0
+        for index, request in enumerate(self._waiting):
+            if request.document_id in self._committing:
+                left.append(request)
+                continue
+            if batch and count + len(request.writes) > self._max_writes:
+                left += self._waiting[index:]
                 break
-            taken, count = taken + 1, count + len(request.writes)
-        batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
+            batch.append(request)
+            count += len(request.writes)
+        self._waiting = left
         return batch

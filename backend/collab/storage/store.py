@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import close_old_connections, connection
 
 from backend.collab.core.ports import Appended, LoadedLog, PendingWrite, StoredUpdate, UpdateStore
@@ -22,16 +24,19 @@ from backend.collab.storage.group_commit import Batch, CommitBatch, GroupCommit
 
 class DjangoUpdateStore(UpdateStore):
     """The log in Django's database. Appends of all rooms share transactions (group commit)
-    on a thread and connection of their own, so commits never queue behind reads."""
+    on threads and connections of their own (``COMMIT_CONNECTIONS`` of them), so commits
+    never queue behind reads."""
 
     def __init__(self) -> None:
         commit: CommitBatch
+        parallel = 1
         if connection.vendor == "sqlite":
             commit = in_db_thread(update_log.append_batch)  # SQLite: one writer at a time
         else:
-            thread = ThreadPoolExecutor(1, thread_name_prefix="tandem-commit")
-            commit = sync_to_async(CommitConnection(), thread_sensitive=False, executor=thread)
-        self._appends = GroupCommit(commit)
+            parallel = max(1, settings.COMMIT_CONNECTIONS)
+            threads = ThreadPoolExecutor(parallel, thread_name_prefix="tandem-commit")
+            commit = sync_to_async(CommitConnection(), thread_sensitive=False, executor=threads)
+        self._appends = GroupCommit(commit, parallel=parallel)
 
     async def load(self, document_id: uuid.UUID) -> LoadedLog:
         return await in_db_thread(update_log.load)(document_id)
@@ -64,10 +69,10 @@ class CommitConnection:
 
     def __init__(self, *, idle: float = 1.0) -> None:
         self._idle = idle
-        self._used = -idle
+        self._used = threading.local()  # per commit thread, as Django's connections are
 
     def __call__(self, batch: Batch) -> list[Appended | None]:
-        if time.monotonic() - self._used >= self._idle:
+        if time.monotonic() - getattr(self._used, "at", -self._idle) >= self._idle:
             close_old_connections()  # the health check, and CONN_MAX_AGE
         try:
             return update_log.append_batch(batch)
@@ -75,4 +80,4 @@ class CommitConnection:
             connection.close_if_unusable_or_obsolete()
             raise
         finally:
-            self._used = time.monotonic()
+            self._used.at = time.monotonic()

@@ -42,7 +42,8 @@ def _seqs(document_id: Any) -> list[int]:
     return list(rows.values_list("seq", flat=True))
 
 
-async def test_appends_go_on_after_the_database_ends_the_connection() -> None:
+async def test_appends_go_on_after_the_database_ends_the_connection(settings: Any) -> None:
+    settings.COMMIT_CONNECTIONS = 1  # one commit connection, the one the test ends
     document = await sync_to_async(make_document)()
     store = DjangoUpdateStore()
     assert await store.append(document.pk, [PendingWrite(b"first", None)]) is not None

@@ -119,3 +119,45 @@ async def test_writes_of_an_author_who_lost_the_role_are_refused_alone() -> None
     )
     assert [r.refused for r in results if r.refused] == [frozenset({former.pk})]
     assert await sync_to_async(_stored)([document_id]) == [(1, 1)]
+
+
+class SlowCommit(CountedCommit):
+    """``CountedCommit`` that records which documents each batch held, and holds each batch
+    a little, so that appends arriving meanwhile meet a running commit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.documents: list[set[uuid.UUID]] = []
+        self.running = 0
+        self.most_running = 0
+
+    async def __call__(self, batch: Batch) -> list[Appended | None]:
+        self.documents.append({document_id for document_id, _ in batch})
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            await asyncio.sleep(0.05)
+            return await super().__call__(batch)
+        finally:
+            self.running -= 1
+
+
+async def test_parallel_commits_keep_each_documents_order() -> None:
+    """Two batches commit at once, never with the same document in both: one document's
+    appends commit in the order they came, each after the one before."""
+    commit = SlowCommit()
+    group = GroupCommit(commit, parallel=2)
+    first, second, third = await sync_to_async(_documents)(3)
+    order: list[uuid.UUID] = []
+    appends = []
+    for n in range(6):  # rounds 20 ms apart, while each commit takes 50 ms
+        for document in (first, first, second if n % 2 else third):
+            order.append(document)
+            appends.append(asyncio.create_task(group.append(document, _write(f"{n}"))))
+        await asyncio.sleep(0.02)
+    results = await asyncio.gather(*appends)
+    assert commit.most_running == 2, "no two commits ran at once; the test proves nothing"
+    assert not any(a & b for a, b in zip(commit.documents, commit.documents[1:], strict=False))
+    of_first = [r.previous for r, d in zip(results, order, strict=True) if d == first]
+    assert of_first == list(range(12)), "the first document's appends committed out of order"
+    assert await sync_to_async(_stored)([first, second, third]) == [(12, 12), (3, 3), (3, 3)]
