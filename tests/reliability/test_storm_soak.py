@@ -75,6 +75,17 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_busy_seconds() -> float:
+    """CPU time every process of the machine has used so far (all but idle and iowait)."""
+    fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_now(pids: list[int]) -> list[float]:
+    """The CPU used so far by each of ``pids``, then by the whole machine, then the time."""
+    return [*(_cpu_seconds(pid) for pid in pids), _machine_busy_seconds(), time.monotonic()]
+
+
 async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path) -> None:
     """Every client of a replica killed with SIGKILL reconnects to the survivor at once.
 
@@ -111,15 +122,15 @@ async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path
 
             sampler = asyncio.create_task(sample())
             started = time.monotonic()
-            cpu = [[_cpu_seconds(pid) for pid in pids]]
+            cpu = [_cpu_now(pids)]
             connected = await pool.reconnect(scene.url(token=token)) - started
-            cpu.append([_cpu_seconds(pid) for pid in pids])
+            cpu.append(_cpu_now(pids))
             synced = await pool.synced() - started
-            cpu.append([_cpu_seconds(pid) for pid in pids])
+            cpu.append(_cpu_now(pids))
             await pool.type("after")
             expected = 2 * typists
             converged = await pool.hold(expected) - started
-            cpu.append([_cpu_seconds(pid) for pid in pids])
+            cpu.append(_cpu_now(pids))
             sampling = False
             await sampler
             # Every typist's paragraphs acknowledged, once its acks arrived (the survivor
@@ -142,9 +153,13 @@ async def test_reconnect_storm_after_a_replica_dies(scene: Scene, tmp_path: Path
         ("reconnect", "sync", "typed after"), cpu[:-1], cpu[1:], strict=True
     ):
         used = [b - a for a, b in zip(before, after, strict=True)]
-        phases.append(f"{name} clients {sum(used[:-1]):.1f} s, server {used[-1]:.1f} s")
+        clients, server, machine, wall = sum(used[:-3]), used[-3], used[-2], used[-1]
+        phases.append(
+            f"{name} clients {clients:.1f} s, server {server:.1f} s, the machine's cores "
+            f"{machine / wall / (os.cpu_count() or 1):.0%} busy"
+        )
     figures.note = (
-        f"{count} clients in {len(pids) - 1} processes: sockets open {connected:.2f} s, "
+        f"{count} clients in {len(pool.pids)} processes: sockets open {connected:.2f} s, "
         f"synced {synced:.2f} s, {typists} paragraphs typed after reached all "
         f"{converged:.2f} s after the kill; CPU {'; '.join(phases)}; database connections "
         f"{baseline} before, at most {peak} during"
