@@ -11,7 +11,11 @@ from backend.documents.models import Document
 class DocumentUpdate(models.Model):
     """One accepted Yjs update, numbered per document from 1 without gaps."""
 
-    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="updates")
+    # No index of its own: the unique (document, seq) index serves every lookup by document
+    # (and the cascade when one is deleted), and a second index cost an insert per row.
+    document = models.ForeignKey(
+        Document, on_delete=models.CASCADE, related_name="updates", db_index=False
+    )
     seq = models.BigIntegerField()
     update = models.BinaryField()
     author = models.ForeignKey(
@@ -35,7 +39,9 @@ class DocumentUpdate(models.Model):
 class DocumentSnapshot(models.Model):
     """The full Yjs state of a document as of update ``seq`` (``encodeStateAsUpdate``)."""
 
-    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="snapshots")
+    document = models.ForeignKey(
+        Document, on_delete=models.CASCADE, related_name="snapshots", db_index=False
+    )  # indexed by the unique (document, seq) index
     seq = models.BigIntegerField()
     state = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)
