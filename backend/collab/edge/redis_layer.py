@@ -135,9 +135,9 @@ class TandemChannelLayer(RedisChannelLayer):  # type: ignore[misc]
 
     async def _pop_batch(self, connection: Any, key: str) -> list[Any] | None:
         try:
-            result = await connection.bzmpop(
-                self.brpop_timeout, 1, [key], min=True, count=self.receive_batch
-            )
+            # No more than a receive buffer holds: a full one drops its oldest message.
+            count = min(self.receive_batch, self.capacity)
+            result = await connection.bzmpop(self.brpop_timeout, 1, [key], min=True, count=count)
         except ResponseError as error:
             if "unknown command" in str(error).lower():
                 raise RuntimeError(
