@@ -139,10 +139,12 @@ def parse(
 ) -> Message:
     """Decode one client frame completely or raise ``MalformedMessage``.
 
-    ``held`` gives the awareness entry already held (and checked) for a client id. An entry
-    that cannot change it (an older clock) or carries exactly its text is not parsed as
-    JSON: standard clients echo every state they hear, so most awareness entries a server
-    receives are such echoes, current or already superseded."""
+    ``held`` gives the awareness entry already held (and checked) for a client id. Standard
+    clients echo every state they hear, so most awareness entries a server receives are
+    such echoes, current or already superseded: an entry older than the held one, or the
+    held one again, is left out of the message (nothing would apply it: y-protocols' rule,
+    ``awareness.is_newer``), and a renewal (its text at a newer clock) is not parsed as JSON
+    again."""
     reader = Reader(frame)
     kind = reader.var_uint()
     message: Message
@@ -194,9 +196,12 @@ def _parse_awareness(
         if len(state) > max_state:
             raise MalformedMessage(f"awareness state over {max_state} bytes")
         known = held(client_id)
-        if known is not None and (clock < known.clock or state == known.state_json):
-            entries.append(AwarenessEntry(client_id=client_id, clock=clock, state_json=state))
-            continue
+        if known is not None:
+            if clock < known.clock or (clock == known.clock and state == known.state_json):
+                continue  # older than what is held, or its echo: never applied (is_newer)
+            if state == known.state_json:  # a renewal: the same text at a newer clock
+                entries.append(AwarenessEntry(client_id=client_id, clock=clock, state_json=state))
+                continue
         # Relayed as sent, so it must be what JavaScript's JSON.parse accepts: not empty
         # (y-protocols removes a state with "null") and no NaN or Infinity, which Python's
         # json takes but every browser client would throw on.

@@ -107,9 +107,15 @@ def test_echoes_are_not_parsed_again_but_anything_that_could_apply_is() -> None:
         frame = protocol.awareness(list(entries))
         return protocol.parse(frame, max_awareness_state=1000, held=held.entry)
 
-    # Not parsed as JSON (such text would not be JSON anyway): an echo, a superseded one.
-    assert parse(AwarenessEntry(1, 5, '{"cursor":1}'))
-    assert parse(AwarenessEntry(1, 4, "{stale, and never applied"))
+    # Left out, not parsed (such text would not be JSON anyway): an echo, a superseded one.
+    text = held.entry(1).state_json  # type: ignore[union-attr]
+    assert parse(AwarenessEntry(1, 5, text)) == protocol.AwarenessUpdate(entries=())
+    assert parse(AwarenessEntry(1, 4, "{stale, and never applied")) == protocol.AwarenessUpdate(
+        entries=()
+    )
+    # A renewal (the held text at a newer clock) is kept, without parsing it again.
+    renewal = AwarenessEntry(1, 6, text)
+    assert parse(renewal) == protocol.AwarenessUpdate(entries=(renewal,))
     for could_apply in (
         AwarenessEntry(1, 6, "{not json"),  # newer
         AwarenessEntry(1, 5, ""),  # same clock, different text (a removal would apply)
