@@ -40,7 +40,9 @@ def _check_database() -> str:
 
 
 def _check_redis(url: str) -> str:
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    client = redis.Redis.from_url(
+        url, socket_timeout=2, socket_connect_timeout=2, **settings.REDIS_CLIENT_OPTIONS
+    )
     try:
         client.ping()
     except redis.RedisError:

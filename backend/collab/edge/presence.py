@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import redis
 import redis.asyncio as aioredis
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,9 @@ class RedisPresence(LocalPresence):
     def __init__(self, replica: str, *, url: str, prefix: str, ttl: float, heartbeat: float):
         super().__init__(replica)
         self.url, self.prefix, self.ttl, self.heartbeat = url, prefix, ttl, heartbeat
-        self.client = aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.client = aioredis.Redis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2, **settings.REDIS_CLIENT_OPTIONS
+        )
         self._task: asyncio.Task[None] | None = None
         self._adds: dict[str, uuid.UUID] = {}  # member -> document, not yet written
         self._removals: list[tuple[uuid.UUID, str]] = []
@@ -153,7 +156,9 @@ def read_presence(
     *, url: str, prefix: str, ttl: float, document_id: uuid.UUID
 ) -> list[PresenceEntry]:
     """Live entries of a document, read synchronously (for the REST API)."""
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    client = redis.Redis.from_url(
+        url, socket_timeout=2, socket_connect_timeout=2, **settings.REDIS_CLIENT_OPTIONS
+    )
     try:
         members = client.zrangebyscore(presence_key(prefix, document_id), time.time() - ttl, "+inf")
     finally:
