@@ -37,8 +37,8 @@ logger = logging.getLogger(__name__)
 MAX_INLINE_UPDATE = 256 * 1024
 # One batch carries at most this many bytes of updates and frames (a few inline updates).
 MAX_BATCH_BYTES = 1024 * 1024
-# Sends made at once: each holds one of the layer's pooled connections (100 at most, and
-# redis-py fails rather than waits when none is free).
+# Sends made at once: each holds one of the layer's pooled connections (100 at most; the
+# layer waits for a free one, redis_layer.py), which receives and group joins need too.
 CONCURRENT_SENDS = 8
 
 
@@ -222,7 +222,7 @@ class LayerFanout:
             task.cancel()
         if not self._tasks:
             return
-        # A receive blocked in Redis (BZPOPMIN) can absorb the first cancellation; a second
+        # A receive blocked in Redis (BZMPOP) can absorb the first cancellation; a second
         # one ends it.
         _, pending = await asyncio.wait(self._tasks, timeout=1)
         for task in pending:
