@@ -166,8 +166,9 @@ ROOM_MAX_WAITING_UPDATES = env.int("ROOM_MAX_WAITING_UPDATES", default=256)
 ROOM_IDLE_SECONDS = env.float("ROOM_IDLE_SECONDS", default=5.0)
 LOG_CHECK_SECONDS = env.float("LOG_CHECK_SECONDS", default=3.0)
 # Update-log commits that may run at once, each on a database connection of its own
-# (storage/group_commit.py); 1 commits one batch at a time. SQLite always uses 1.
-COMMIT_CONNECTIONS = env.int("COMMIT_CONNECTIONS", default=2)
+# (storage/group_commit.py); 1 commits one batch at a time, which gave the lower latency
+# on the bench machine (2 cores): larger batches, fewer flushes. SQLite always uses 1.
+COMMIT_CONNECTIONS = env.int("COMMIT_CONNECTIONS", default=1)
 # A thread samples the event loop's stack while it stalls over 100 ms and logs it
 # (backend/collab/edge/loop_lag.py); 0 turns it off.
 LOOP_STALL_STACKS = env.bool("LOOP_STALL_STACKS", default=True)
