@@ -132,19 +132,18 @@ async def test_a_cancelled_receive_does_not_break_the_next(make_layer: MakeLayer
     assert await asyncio.wait_for(other, 5) == {"type": "other"}
 
 
+def _ours_and_the_stock_failing(raises: type[BaseException], reason: str) -> list[Any]:
+    """Both layers as ``backend``: ours passes; channels-redis's must fail, with ``raises``."""
+    xfail = pytest.mark.xfail(strict=True, raises=raises, reason=reason)
+    return [TandemChannelLayer, pytest.param(RedisChannelLayer, marks=xfail)]
+
+
 @pytest.mark.parametrize(
     "backend",
-    [
-        TandemChannelLayer,
-        pytest.param(
-            RedisChannelLayer,
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=redis.exceptions.MaxConnectionsError,
-                reason="channels-redis's pool fails when its 100 connections are busy",
-            ),
-        ),
-    ],
+    _ours_and_the_stock_failing(
+        redis.exceptions.MaxConnectionsError,
+        "channels-redis's pool fails when its 100 connections are busy",
+    ),
 )
 async def test_a_burst_of_concurrent_sends_waits_for_connections(
     make_layer: MakeLayer, backend: type[Any]
@@ -180,18 +179,11 @@ def _group_on_each_shard() -> list[str]:
 
 @pytest.mark.parametrize(
     "backend",
-    [
-        TandemChannelLayer,
-        pytest.param(
-            RedisChannelLayer,
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=TimeoutError,
-                reason="channels-redis 4.3 sends to a process channel on the shard its whole "
-                "name hashes to, and receives on the shard of its process part",
-            ),
-        ),
-    ],
+    _ours_and_the_stock_failing(
+        TimeoutError,
+        "channels-redis 4.3 sends to a process channel on the shard its whole name hashes "
+        "to, and receives on the shard of its process part",
+    ),
 )
 async def test_layers_shard_process_channels_and_groups_over_hosts(
     make_layer: MakeLayer, backend: type[Any]
