@@ -136,15 +136,15 @@ class EncodedStateVector:
         self._all: dict[int, int] | None = None
 
     def get(self, client: int, default: int = 0, /) -> int:
-        if self._all is None:
-            if client not in self._found:
-                if len(self._found) == self.SEARCHES:
-                    self._all = state_vector(self.encoded)
-                    return self._all.get(client, default)
+        if self._all is None and client not in self._found:
+            if len(self._found) == self.SEARCHES:
+                self._all = state_vector(self.encoded)
+            else:
                 self._found[client] = self._search(client)
-            clock = self._found[client]
-            return default if clock is None else clock
-        return self._all.get(client, default)
+        if self._all is not None:
+            return self._all.get(client, default)
+        clock = self._found[client]
+        return default if clock is None else clock
 
     def _search(self, client: int) -> int | None:
         data = self.encoded
