@@ -1,4 +1,5 @@
-"""Startup leaves the objects it built out of the garbage collector's full collections."""
+"""Startup leaves the objects it built out of the garbage collector's full collections, and
+makes its young collections rarer."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import gc
 from typing import Any
 
-from backend.collab.edge.lifespan import lifespan_app
+from backend.collab.edge.lifespan import GC_THRESHOLDS, lifespan_app
 
 
 async def test_startup_freezes_what_it_built() -> None:
@@ -19,15 +20,19 @@ async def test_startup_freezes_what_it_built() -> None:
         answered.set()
 
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     app = asyncio.ensure_future(lifespan_app({"type": "lifespan"}, inbox.get, send))
     try:
         await inbox.put({"type": "lifespan.startup"})
         await answered.wait()
         assert sent == ["lifespan.startup.complete"]
         frozen = gc.get_freeze_count()
+        tuned = gc.get_threshold()
         await inbox.put({"type": "lifespan.shutdown"})
         await app
     finally:
         gc.unfreeze()  # the test process lives on: let its objects be collected again
+        gc.set_threshold(*thresholds)
     assert frozen > 10_000, "the modules, classes and settings loaded so far"
+    assert tuned == GC_THRESHOLDS != thresholds
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
