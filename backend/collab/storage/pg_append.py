@@ -1,9 +1,11 @@
 """The common append on PostgreSQL in one round trip: lock, judge, number, insert, raise heads.
 
 ``update_log.append_batch`` sends this for batches without mentions. Two prepared statements
-go out in one pipeline (psycopg's pipeline mode), framed by ``BEGIN`` and ``COMMIT`` unless
-the caller holds a transaction already, so they run as one transaction and cost one round
-trip and one disk flush at the commit:
+go out in one pipeline (psycopg's pipeline mode) and run as one transaction, one round trip
+and one disk flush: unless the caller holds a transaction already, the implicit one that
+PostgreSQL's extended protocol opens at the first statement and commits at the pipeline's
+``Sync`` (an error aborts it, and the ``Sync`` ends it). No ``BEGIN`` and ``COMMIT``: each
+was a command of its own for psycopg to send and wait on, 0.2-0.3 ms of every append.
 
 1. ``SELECT ... ORDER BY id FOR UPDATE`` locks the document rows in key order (batches of
    several processes cannot deadlock) and returns each head.
@@ -79,7 +81,8 @@ _IN_ERROR = psycopg.pq.TransactionStatus.INERROR
 
 
 def _run_prepared(*statements: tuple[str, tuple[object, ...]]) -> list[list[tuple[Any, ...]]]:
-    """Run ``statements`` prepared, in one pipeline and one transaction; their rows."""
+    """Run ``statements`` prepared, in one pipeline and one transaction (the caller's, or
+    the pipeline's implicit one, committed at its ``Sync``); their rows."""
     connection.ensure_connection()
     conn = connection.connection
     assert isinstance(conn, psycopg.Connection)
@@ -89,17 +92,13 @@ def _run_prepared(*statements: tuple[str, tuple[object, ...]]) -> list[list[tupl
     cursors = [psycopg.Cursor(conn) for _ in statements]
     try:
         with conn.pipeline():
-            if own:
-                conn.execute("BEGIN")
             for cursor, (sql, params) in zip(cursors, statements, strict=True):
                 cursor.execute(sql, params, prepare=True)
-            if own:
-                conn.execute("COMMIT")
         return [cursor.fetchall() for cursor in cursors]
     except BaseException:
         status = conn.info.transaction_status
         if own and status in (_IN_TRANSACTION, _IN_ERROR):
-            conn.rollback()  # the pipeline stopped at the error, inside our BEGIN
+            conn.rollback()  # interrupted before the pipeline's Sync was answered
         raise
     finally:
         for cursor in cursors:

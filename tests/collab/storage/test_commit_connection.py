@@ -31,7 +31,7 @@ def _end_commit_connection() -> int:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND query = 'COMMIT'"
+            " AND query LIKE 'WITH w AS (%%'"  # pg_append's second statement
         )
         (ended,) = cursor.fetchone()
     return int(ended)
