@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.capacity import workload_capacity
+from harness.commit_probe import commit_probe
 from harness.config import RESULTS
 from harness.database import bench_user, prepare_database, purge_run_documents, setup_django
 from harness.editors import workload_bigdoc, workload_bigroom, workload_fanout_editors
@@ -151,6 +152,7 @@ def main() -> None:
     servers = make_servers(selected) if set(workloads) - {"capacity"} else []
     data = run_record(quick=args.quick, plan=plan, servers=servers)
     data["database"] = database_settings()
+    data["commit_probe"] = commit_probe()
     data["workload_seconds"] = {}
     with running(servers):
         for server in servers:

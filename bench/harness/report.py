@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .commit_probe import describe
 from .config import NODE_BIN, ROOT
 from .plan import Plan
 from .procfs import PAGE
@@ -84,6 +85,8 @@ def report(data: dict[str, Any], servers: list[Server]) -> str:
     if data.get("workload_seconds"):
         times = ", ".join(f"{k} {v:.0f}" for k, v in data["workload_seconds"].items())
         lines.append(f"Run time: {data.get('elapsed_s', 0):.0f} s in all; by workload (s): {times}")
+    if data.get("commit_probe"):
+        lines.append(describe(data["commit_probe"]))
     labels = {**data.get("servers", {}), **{s.name: s.label for s in servers}}
     w = data["workloads"]
     p = data["plan"]
