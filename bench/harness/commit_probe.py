@@ -16,13 +16,15 @@ from typing import Any
 import psycopg
 
 from .config import DATABASE_URL
+from .report import percentile
 
 PROBE_TABLE = "bench_commit_probe"
 STALL_MS = 10.0
 
 
 def commit_probe(seconds: float = 10.0, every: float = 0.005) -> dict[str, Any]:
-    """One-row commits for ``seconds``: p50, p99, p99.9 and max in ms, and the stalls."""
+    """One-row commits every ``every`` seconds for ``seconds``: p50, p99, p99.9 and max in
+    ms, and how many took over ``STALL_MS``."""
     took: list[float] = []
     with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
         conn.execute(
@@ -35,24 +37,14 @@ def commit_probe(seconds: float = 10.0, every: float = 0.005) -> dict[str, Any]:
             took.append((time.perf_counter() - started) * 1000)
             time.sleep(every)
         conn.execute(f"TRUNCATE {PROBE_TABLE}")
-    took.sort()
-    n = len(took)
     return {
         "seconds": seconds,
-        "commits": n,
-        "p50_ms": took[n // 2],
-        "p99_ms": took[n * 99 // 100],
-        "p999_ms": took[n * 999 // 1000],
-        "max_ms": took[-1],
-        f"over_{STALL_MS:g}_ms": sum(t > STALL_MS for t in took),
+        "every_ms": every * 1000,
+        "commits": len(took),
+        "p50_ms": percentile(took, 0.5),
+        "p99_ms": percentile(took, 0.99),
+        "p999_ms": percentile(took, 0.999),
+        "max_ms": max(took),
+        "stall_ms": STALL_MS,
+        "stalls": sum(t > STALL_MS for t in took),
     }
-
-
-def describe(probe: dict[str, Any]) -> str:
-    """The probe as one line of the run's tables."""
-    return (
-        f"PostgreSQL alone, one-row commits every 5 ms for {probe['seconds']:g} s before the "
-        f"workloads: p50 {probe['p50_ms']:.2f}, p99 {probe['p99_ms']:.2f}, "
-        f"p99.9 {probe['p999_ms']:.1f}, max {probe['max_ms']:.1f} ms; "
-        f"{probe[f'over_{STALL_MS:g}_ms']} of {probe['commits']} over {STALL_MS:g} ms"
-    )

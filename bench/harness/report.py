@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .commit_probe import describe
 from .config import NODE_BIN, ROOT
 from .plan import Plan
 from .procfs import PAGE
@@ -69,6 +68,16 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
+def describe_commit_probe(probe: dict[str, Any]) -> str:
+    """``commit_probe``'s record as one line of the run's tables."""
+    return (
+        f"PostgreSQL alone, one-row commits every {probe['every_ms']:g} ms for "
+        f"{probe['seconds']:g} s before the workloads: p50 {probe['p50_ms']:.2f}, "
+        f"p99 {probe['p99_ms']:.2f}, p99.9 {probe['p999_ms']:.1f}, max {probe['max_ms']:.1f} ms; "
+        f"{probe['stalls']} of {probe['commits']} over {probe['stall_ms']:g} ms"
+    )
+
+
 def first_failing(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The first saturation step that failed and counted: a rate whose retry passed (load.mjs
     tries a failed rate twice on a shared machine) is not the server's limit."""
@@ -86,7 +95,7 @@ def report(data: dict[str, Any], servers: list[Server]) -> str:
         times = ", ".join(f"{k} {v:.0f}" for k, v in data["workload_seconds"].items())
         lines.append(f"Run time: {data.get('elapsed_s', 0):.0f} s in all; by workload (s): {times}")
     if data.get("commit_probe"):
-        lines.append(describe(data["commit_probe"]))
+        lines.append(describe_commit_probe(data["commit_probe"]))
     labels = {**data.get("servers", {}), **{s.name: s.label for s in servers}}
     w = data["workloads"]
     p = data["plan"]
