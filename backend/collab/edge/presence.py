@@ -22,6 +22,34 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+FLUSH_EVERY = 0.05
+"""Seconds between presence writes while sockets come and go: a storm's joins and leaves
+go out in a few pipelines, not one per turn of the event loop."""
+
+# Per key (a document's presence set): score its members with the time, sweep the entries
+# older than the TTL, and let the set expire if no replica renews it.
+# ARGV: now, the oldest score kept, the expiry in seconds; then per key its member count
+# and its members.
+_WRITE = """
+local now, oldest, expiry = ARGV[1], ARGV[2], ARGV[3]
+local at = 4
+for _, key in ipairs(KEYS) do
+  local last = at + tonumber(ARGV[at])
+  local scored = {}
+  for i = at + 1, last do
+    scored[#scored + 1] = now
+    scored[#scored + 1] = ARGV[i]
+    if #scored == 2000 or i == last then
+      redis.call('ZADD', key, unpack(scored))
+      scored = {}
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', oldest)
+  redis.call('EXPIRE', key, expiry)
+  at = last + 1
+end
+"""
+
 
 @dataclass(frozen=True)
 class PresenceEntry:
@@ -53,10 +81,10 @@ class LocalPresence:
 
 
 class RedisPresence(LocalPresence):
-    """Joins and leaves are queued and written by one flusher task, one pipeline per round:
-    when thousands of sockets open or drop at once (a replica dies, a storm of
-    reconnects), Redis sees a few pipelines instead of one call per socket, and the
-    client's connection pool is never exhausted."""
+    """Joins and leaves are queued and written by one flusher task, one pipeline per
+    ``FLUSH_EVERY``: when thousands of sockets open or drop at once (a replica dies, a
+    storm of reconnects), Redis sees a few pipelines instead of one call per socket, and
+    the client's connection pool is never exhausted."""
 
     def __init__(self, replica: str, *, url: str, prefix: str, ttl: float, heartbeat: float):
         super().__init__(replica)
@@ -64,6 +92,7 @@ class RedisPresence(LocalPresence):
         self.client = aioredis.Redis.from_url(
             url, socket_timeout=2, socket_connect_timeout=2, **settings.REDIS_CLIENT_OPTIONS
         )
+        self._script = self.client.register_script(_WRITE)
         self._task: asyncio.Task[None] | None = None
         self._adds: dict[str, uuid.UUID] = {}  # member -> document, not yet written
         self._removals: list[tuple[uuid.UUID, str]] = []
@@ -96,15 +125,16 @@ class RedisPresence(LocalPresence):
         self._removals += list(self.members.values())
         self._adds.clear()
         self.members.clear()
-        await self._flush()
+        await self._flush(wait=0)
         await self.client.aclose()
 
     def _flush_soon(self) -> None:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="presence flush")
 
-    async def _flush(self) -> None:
+    async def _flush(self, *, wait: float = FLUSH_EVERY) -> None:
         while self._adds or self._removals:
+            await asyncio.sleep(wait)  # gathers the joins and leaves of the next moments
             adds, self._adds = self._adds, {}
             removals, self._removals = self._removals, []
             if adds:
@@ -119,19 +149,18 @@ class RedisPresence(LocalPresence):
 
     async def _write(self, members: dict[str, uuid.UUID]) -> None:
         now = time.time()
-        by_document: dict[uuid.UUID, dict[str, float]] = {}
+        by_document: dict[uuid.UUID, list[str]] = {}
         for member, document_id in members.items():
-            by_document.setdefault(document_id, {})[member] = now
+            by_document.setdefault(document_id, []).append(member)
+        keys: list[str] = []
+        args: list[str | float | int] = [now, now - self.ttl, int(self.ttl * 4) + 1]
+        for document_id, written in by_document.items():
+            keys.append(self.key(document_id))
+            args += [len(written), *written]
         try:
-            # Three commands per document, not per connection: a heartbeat of 10,000
-            # sockets over 100 documents is 300 commands, not 30,000.
-            async with self.client.pipeline(transaction=False) as pipe:
-                for document_id, scored in by_document.items():
-                    key = self.key(document_id)
-                    pipe.zadd(key, scored)
-                    pipe.zremrangebyscore(key, "-inf", now - self.ttl)
-                    pipe.expire(key, int(self.ttl * 4) + 1)
-                await pipe.execute()
+            # One command however many documents: a heartbeat of 10,000 sockets over 100
+            # documents was 300 commands and as many replies to parse, in a pipeline.
+            await self._script(keys=keys, args=args)
         except redis.RedisError:
             logger.warning("presence heartbeat failed; retrying", exc_info=True)
 

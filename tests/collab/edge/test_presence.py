@@ -36,3 +36,23 @@ async def test_joins_and_leaves_of_many_connections_reach_redis() -> None:
         client = redis.Redis.from_url(settings.REDIS_URL)
         assert client.exists(presence_key(prefix, first), presence_key(prefix, second)) == 0
         client.close()
+
+
+async def test_a_write_sweeps_entries_past_the_ttl_and_the_set_expires() -> None:
+    prefix = f"{settings.REDIS_PREFIX}-presence-{uuid.uuid4().hex[:8]}"
+    presence = RedisPresence("r2", url=settings.REDIS_URL, prefix=prefix, ttl=15, heartbeat=5)
+    document = uuid.uuid4()
+    key = presence_key(prefix, document)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.zadd(key, {'{"u":"gone","s":0,"r":"dead","c":"x"}': 1.0})  # a replica died long ago
+    try:
+        presence.join(document, "c1", "ada")
+        members = await wait_until_async(
+            lambda: [m for m in client.zrange(key, 0, -1) if b'"u":"ada"' in m],
+            what="the join written",
+        )
+        assert client.zrange(key, 0, -1) == members  # the dead replica's entry swept
+        assert 0 < client.ttl(key) <= 61
+    finally:
+        await presence.close()
+        client.close()
