@@ -40,16 +40,24 @@ def apply_update(
     when part of it would wait."""
     if update == protocol.EMPTY_UPDATE:
         return False, None
-    parts = update_split.split(update, EncodedStateVector(doc.get_state()))
+    before = doc.get_state()
+    parts = update_split.split(update, EncodedStateVector(before))
     if parts.waiting is not None and not may_wait:
         raise TooMuchWaiting(f"{len(parts.waiting)} bytes of the update build on missing ones")
     changed = False
+    if parts.ready is not None and not parts.deletes:
+        # Structs alone change the Doc exactly when they grow its state vector. Asking an
+        # observer instead makes yrs encode each transaction's update, which costs in
+        # proportion to the text an item holds: 0.56 against 0.17 ms per append to a
+        # 250,000-character text typed by one client.
+        doc.apply_update(parts.ready)
+        changed = doc.get_state() != before
+    elif parts.ready is not None:
 
-    def mark(_event: object) -> None:
-        nonlocal changed
-        changed = True
+        def mark(_event: object) -> None:
+            nonlocal changed
+            changed = True
 
-    if parts.ready is not None:
         subscription = doc.observe(mark)
         try:
             doc.apply_update(parts.ready)

@@ -49,6 +49,7 @@ class Parsed:
 class Split:
     ready: bytes | None  # apply this now (None: nothing to apply)
     waiting: bytes | None  # keep this until the Doc's state vector grows (None: nothing)
+    deletes: bool = True  # whether ``ready`` holds deletions (False only when known)
 
 
 class StateLookup(Protocol):
@@ -73,9 +74,10 @@ class _Grown(dict[int, int]):
 def split(update: bytes, state: StateLookup) -> Split:
     """The part of ``update`` a Doc with state vector ``state`` can integrate at once, and
     the rest. Raises ``MalformedMessage`` for bytes that are not a v1 update."""
-    whole = _integrates_at_once(update, state)
-    if whole is not None:  # the usual update: one quick read, no objects
-        return Split(update if whole else None, None)
+    at_once = _integrates_at_once(update, state)
+    if at_once is not None:  # the usual update: one quick read, no objects
+        holds, deletes = at_once
+        return Split(update if holds else None, None, deletes)
     parsed = parse(update)
     have = _Grown(state)
     ready_count = _integrable_prefixes(parsed.structs, have)
@@ -93,15 +95,17 @@ def split(update: bytes, state: StateLookup) -> Split:
             ready.deletions.append((client, clock, applicable))
         if applicable < length:
             waiting.deletions.append((client, clock + applicable, length - applicable))
+    deletes = bool(ready.deletions)
     if not waiting.structs and not waiting.deletions:
-        return Split(update if ready.structs or ready.deletions else None, None)
-    return Split(_encode(ready), _encode(waiting))
+        return Split(update if ready.structs or deletes else None, None, deletes)
+    return Split(_encode(ready), _encode(waiting), deletes)
 
 
-def _integrates_at_once(update: bytes, state: StateLookup) -> bool | None:
+def _integrates_at_once(update: bytes, state: StateLookup) -> tuple[bool, bool] | None:
     """When a Doc with ``state`` integrates every struct and deletion of ``update`` at
-    once (as ``Joined.add`` judges, read by ``_scan``): whether it holds anything. None
-    otherwise, or when ``_scan`` cannot read it: ``split`` then reads it in full."""
+    once (as ``Joined.add`` judges, read by ``_scan``): whether it holds anything, and
+    whether it holds deletions. None otherwise, or when ``_scan`` cannot read it: ``split``
+    then reads it in full."""
     scanned = _scan(update)
     if scanned is None:
         return None
@@ -122,7 +126,7 @@ def _integrates_at_once(update: bytes, state: StateLookup) -> bool | None:
     for client, clock, length in deletions:
         if clock + length > grown.get(client, state.get(client, 0)):
             return None
-    return bool(groups or deletions)
+    return bool(groups or deletions), bool(deletions)
 
 
 def damaged(update: bytes) -> bool:

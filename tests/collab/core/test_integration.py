@@ -284,3 +284,23 @@ def test_a_state_vector_read_one_client_at_a_time_reads_as_decoded(seed: int) ->
         asked = [*pool, *entries, rng.randrange(2**32)]
         for client in asked + asked:  # past SEARCHES it decodes every entry once
             assert lazy.get(client, 0) == entries.get(client, 0)
+
+
+def test_an_update_is_stored_exactly_when_it_changes_the_doc() -> None:
+    source: Doc[Any] = Doc()
+    text = source.get("t", type=Text)
+    updates: list[bytes] = []
+    source.observe(lambda event: updates.append(event.update))
+    text.insert(0, "hello")  # structs alone
+    text.insert(5, " world")
+    del text[0:2]  # a deletion alone
+    with source.transaction():  # both
+        text.insert(0, "He")
+        del text[3:5]
+    insert, append, deletion, both = updates
+    doc: Doc[Any] = Doc()
+    stored = [integrate(doc, update, [])[0] for update in (insert, append, deletion, both)]
+    assert stored == [True, True, True, True]
+    again = [integrate(doc, update, [])[0] for update in (insert, append, deletion, both)]
+    assert again == [False, False, False, False]  # each one re-sent changes nothing
+    assert str(doc.get("t", type=Text)) == str(text)
