@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 FLUSH_EVERY = 0.05
 """Seconds between presence writes while sockets come and go: a storm's joins and leaves
-go out in a few pipelines, not one per turn of the event loop."""
+go out in a few writes, not one per turn of the event loop."""
 
 # Per key (a document's presence set): score its members with the time, sweep the entries
 # older than the TTL, and let the set expire if no replica renews it.
@@ -81,10 +81,10 @@ class LocalPresence:
 
 
 class RedisPresence(LocalPresence):
-    """Joins and leaves are queued and written by one flusher task, one pipeline per
-    ``FLUSH_EVERY``: when thousands of sockets open or drop at once (a replica dies, a
-    storm of reconnects), Redis sees a few pipelines instead of one call per socket, and
-    the client's connection pool is never exhausted."""
+    """Joins and leaves are queued and written by one flusher task, every ``FLUSH_EVERY``
+    at most (one script call for the joins, one pipeline for the leaves): when thousands of
+    sockets open or drop at once (a replica dies, a storm of reconnects), Redis sees a few
+    calls instead of one per socket, and the client's connection pool is never exhausted."""
 
     def __init__(self, replica: str, *, url: str, prefix: str, ttl: float, heartbeat: float):
         super().__init__(replica)
