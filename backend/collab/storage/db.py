@@ -3,12 +3,13 @@ of their own while the connection is busy."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import ParamSpec, TypeVar, cast
 
-from asgiref.sync import SyncToAsync
+from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection
 
 P = ParamSpec("P")
@@ -45,6 +46,7 @@ def release_connection() -> None:
 def checked(function: Callable[P, R]) -> Callable[P, R]:
     """``function`` between ``check_connection`` and ``release_connection``."""
 
+    @functools.wraps(function)
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
         check_connection()
         try:
@@ -55,18 +57,7 @@ def checked(function: Callable[P, R]) -> Callable[P, R]:
     return call
 
 
-class _InDbThread(SyncToAsync[..., Any]):
-    """Channels' ``DatabaseSyncToAsync`` with the checks above in place of its own."""
-
-    def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
-        check_connection()
-        try:
-            return super().thread_handler(loop, *args, **kwargs)  # type: ignore[no-untyped-call]
-        finally:
-            release_connection()
-
-
 def in_db_thread(function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """Run a synchronous ORM function in Channels' database thread (the one thread-sensitive
     thread), the connection checked as ``check_connection`` says."""
-    return cast(Callable[P, Awaitable[R]], _InDbThread(function, thread_sensitive=True))
+    return cast(Callable[P, Awaitable[R]], sync_to_async(checked(function), thread_sensitive=True))
