@@ -16,7 +16,7 @@ neither, its parent. A deletion can be applied once the Doc holds the clocks it 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pycrdt import write_var_uint
 
@@ -207,9 +207,13 @@ class Joined:
         self._structs: dict[int, list[bytes]] = {}
         self._first: dict[int, int] = {}
         self._deletions: dict[int, list[tuple[int, int]]] = {}
+        self._next_key: _Keystroke | None = None  # how the last client's next keystroke starts
 
     def add(self, update: bytes) -> bool:
         """Join ``update`` if it integrates at once after the updates joined so far."""
+        key = self._next_key
+        if key is not None and update.startswith(key.prefix) and self._add_keystroke(update, key):
+            return True
         scanned = _scan(update)
         if scanned is None:
             return False
@@ -243,6 +247,39 @@ class Joined:
             self._deletions.setdefault(client, []).append((clock, length))
         have.update(grown)
         self.count += 1
+        if len(grown) == 1:
+            [(client, clock)] = grown.items()
+            self._next_key = _Keystroke.after(client, clock)
+        return True
+
+    def _add_keystroke(self, update: bytes, key: _Keystroke) -> bool:
+        """Join ``update``, which starts as ``key`` says, as ``add`` would, reading only its
+        text: one string item of the last client's, right after its last character and with
+        that character as its origin, and no deletions. A log holds mostly such rows (one
+        per keystroke), and this reads one number of each where ``_scan`` reads them all."""
+        client, clock, client_bytes, prefix, struct_at = key
+        if self.state.get(client) != clock:
+            return False  # another update of this client's was joined since
+        try:
+            byte_count, start = _uint(update, len(prefix))
+        except (IndexError, ValueError):  # as ``_scan``: cut short, or a number too large
+            return False
+        end = start + byte_count
+        if not byte_count or end + 1 != len(update) or update[end]:
+            return False  # no text, more than one item, or deletions: ``_scan`` reads it
+        text = update[start:end]
+        if text.isascii():
+            length = byte_count
+        else:
+            try:
+                length = len(text.decode("utf-8").encode("utf-16-le")) // 2
+            except UnicodeDecodeError:
+                return False
+        self._first.setdefault(client, clock)
+        self._structs.setdefault(client, []).append(update[struct_at:end])
+        self.state[client] = clock + length
+        self.count += 1
+        self._next_key = _Keystroke.after(client, clock + length, client_bytes)
         return True
 
     def take(self) -> bytes | None:
@@ -262,6 +299,38 @@ class Joined:
         self.count = 0
         self._structs, self._first, self._deletions = {}, {}, {}
         return b"".join(out)
+
+
+class _Keystroke(NamedTuple):
+    """How the update of a client's next keystroke starts: one client, one struct at
+    ``clock``, a string item (0x84) whose origin is the client's character before it."""
+
+    client: int
+    clock: int
+    client_bytes: bytes  # the client's number, encoded
+    prefix: bytes  # the update's bytes up to its text
+    struct_at: int  # where its struct starts
+
+    @classmethod
+    def after(cls, client: int, clock: int, client_bytes: bytes | None = None) -> _Keystroke | None:
+        if not clock:
+            return None  # nothing of this client's to type after
+        if client_bytes is None:
+            client_bytes = write_var_uint(client)
+        header = b"\x01\x01" + client_bytes + _var_uint_bytes(clock)
+        prefix = header + b"\x84" + client_bytes + _var_uint_bytes(clock - 1)
+        return cls(client, clock, client_bytes, prefix, len(header))
+
+
+def _var_uint_bytes(value: int) -> bytes:
+    """``write_var_uint``, without its loop for the clocks of a document under 2M."""
+    if value < 0x80:
+        return bytes((value,))
+    if value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes((value & 0x7F | 0x80, (value >> 7) & 0x7F | 0x80, value >> 14))
+    return write_var_uint(value)
 
 
 _Scanned = tuple[

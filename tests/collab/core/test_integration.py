@@ -268,6 +268,88 @@ def test_a_character_of_two_utf16_units_counts_two_clocks() -> None:
     assert str(doc.get("t", type=Text)) == "😀éb"
 
 
+def _keystrokes(seed: int) -> list[bytes]:
+    """Two editors each typing a character at a time at the end of the text (what a log
+    holds most), now and then a paste, a backspace, a character outside ASCII or one typed
+    at the start, and a resent keystroke."""
+    rnd = random.Random(seed)
+    docs: list[Doc[Any]] = [Doc(client_id=client) for client in (7, 300_000)]
+    updates: list[bytes] = []
+    for _ in range(400):
+        doc = docs[0] if rnd.random() < 0.8 else docs[1]
+        text = doc.get("t", type=Text)
+        before, size, roll = doc.get_state(), len(text), rnd.random()
+        if roll < 0.05 and size and str(text)[-1].isascii():
+            del text[size - 1]
+        elif roll < 0.1:
+            text.insert(0, "x")
+        else:
+            text.insert(size, rnd.choice(["a", "b", "é", "😀", "a pasted sentence"]))
+        updates.append(doc.get_update(before))
+        if rnd.random() < 0.02:
+            updates.append(rnd.choice(updates))
+        for other in docs:
+            other.apply_update(doc.get_update(other.get_state()))
+    return updates
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_log_of_keystrokes_loads_as_row_by_row(seed: int) -> None:
+    assert _assert_same_load(_log(_keystrokes(seed))) == []
+
+
+def test_a_keystroke_row_with_more_than_its_character_is_read_in_full() -> None:
+    """Rows that start as the next keystroke does but hold a deletion too, or come again
+    after another update of the client's was joined: joined as ``_scan`` reads them."""
+    doc: Doc[Any] = Doc(client_id=5)
+    text = doc.get("t", type=Text)
+    text.insert(0, "a")
+    first = doc.get_update()
+    before = doc.get_state()
+    with doc.transaction():
+        text.insert(1, "b")
+        del text[0]
+    replaced = doc.get_update(before)
+    joined = update_split.Joined({})
+    assert joined.add(first)
+    assert joined.add(replaced)
+    update = joined.take()
+    assert update is not None
+    loaded: Doc[Any] = Doc()
+    loaded.apply_update(update)
+    assert str(loaded.get("t", type=Text)) == "b"
+
+
+def test_a_row_that_starts_as_a_keystroke_but_is_not_one_is_refused_as_scan_does() -> None:
+    first, second = typed("a", "b")
+    text_at = len(second) - 3  # the text's length, its one byte, the empty delete set
+    cut_short = second[:text_at] + b"\xff"
+    too_large = second[:text_at] + b"\xff" * 10 + b"\x01"
+    for row in (cut_short, too_large):
+        joined = update_split.Joined({})
+        assert joined.add(first)
+        assert not joined.add(row)
+
+
+def test_a_keystroke_resent_after_a_two_client_row_is_not_joined_twice() -> None:
+    a, b = typed("a", "b")
+    other: Doc[Any] = Doc(client_id=9)
+    other.apply_update(a)
+    after_a = other.get_state()
+    other.apply_update(b)
+    other.get("t", type=Text).insert(2, "x")
+    both = other.get_update(after_a)  # the typist's "b" and the other client's "x"
+    joined = update_split.Joined({})
+    assert joined.add(a)
+    assert joined.add(both)
+    assert joined.add(b), "held already: nothing of it is joined again"
+    update = joined.take()
+    assert update is not None
+    loaded: Doc[Any] = Doc()
+    loaded.apply_update(update)
+    assert str(loaded.get("t", type=Text)) == "abx"
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_a_state_vector_read_one_client_at_a_time_reads_as_decoded(seed: int) -> None:
     """Ids and clocks drawn from one small pool, so an id's bytes also appear as a clock, as
