@@ -139,6 +139,23 @@ class StallAbortingProtocol(WebSocketsSansIOProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_stall_timer()
         super().connection_lost(exc)
+        self._break_cycles()
+
+    def _break_cycles(self) -> None:
+        """Let reference counting free this connection once the app lets go of it.
+
+        A closed connection was held together by cycles: this protocol and its frame
+        writer, the bound method it offers in ``scope``, and websockets' parser generator,
+        whose frame holds the websockets protocol that holds it. Only a full collection
+        freed them, 25 objects a connection, walking everything else too: after 10,000
+        sockets closed, one such collection took 478 ms of the event loop."""
+        self._frame_writer = None  # the writer keeps its way here; nothing points back
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"].pop(EXTENSION, None)
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.parser.close()  # no bytes come any more: the generator's frame lets go
 
     def _watch(self, unsent: int) -> None:
         self._stall_timer = self.loop.call_later(self.stall_seconds, self._check, unsent)

@@ -1,5 +1,6 @@
 """The direct frame writer of ``StallAbortingProtocol``, through a real uvicorn server and a
-raw TCP client: the frames it writes, its queue while the transport is paused, its bound.
+raw TCP client: the frames it writes, its queue while the transport is paused, its bound,
+and what a closed connection leaves behind.
 
 Each test runs the server in an event loop of its own, asyncio's and uvloop's (Tandem's).
 """
@@ -9,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import os
 import socket
 import struct
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -50,11 +53,19 @@ def run(request: pytest.FixtureRequest) -> Run:
 
 
 @contextlib.asynccontextmanager
-async def frame_server(script: Script, *, max_bytes: int) -> AsyncIterator[int]:
-    """uvicorn with ``StallAbortingProtocol`` on a free port, running ``script`` per socket."""
+async def frame_server(
+    script: Script,
+    *,
+    max_bytes: int,
+    on_scope: Callable[[dict[str, Any]], None] | None = None,
+) -> AsyncIterator[int]:
+    """uvicorn with ``StallAbortingProtocol`` on a free port, running ``script`` per socket
+    (``on_scope``, if given, sees each socket's scope first)."""
 
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         assert scope["type"] == "websocket"
+        if on_scope is not None:
+            on_scope(scope)
         assert (await receive())["type"] == "websocket.connect"
         await send({"type": "websocket.accept"})
         writer = scope["extensions"][EXTENSION]["open"](max_bytes=max_bytes)
@@ -251,3 +262,37 @@ def test_a_reader_past_the_bound_is_closed_too_slow_and_gets_nothing_after(run: 
     # The frames the transport took came through; the bound's worth queued behind them and
     # the one that passed the bound were dropped (and the one put after the close).
     assert result["received"] == result["count"] - bound // size - 1
+
+
+def test_a_closed_connection_is_freed_without_the_cycle_collector(run: Run) -> None:
+    """With the collector off, the protocol and websockets' protocol of each closed
+    connection are freed once the app returns: nothing of it waits for a full collection."""
+    held: list[weakref.ref[Any]] = []
+
+    def remember(scope: dict[str, Any]) -> None:
+        protocol = scope["extensions"][EXTENSION]["open"].__self__
+        held.extend((weakref.ref(protocol), weakref.ref(protocol.conn)))
+
+    async def script(writer: FrameWriter, receive: Receive, send: Send) -> None:
+        writer.put(b"hello")
+        assert (await receive())["type"] == "websocket.disconnect"
+
+    async def scenario() -> None:
+        async with frame_server(script, max_bytes=1 << 20, on_scope=remember) as port:
+            for _ in range(3):
+                client = await RawClient.connect(port)
+                assert await client.read_frame() == (Opcode.BINARY, b"hello")
+                await client.close()
+            for _ in range(200):
+                if all(ref() is None for ref in held):
+                    break
+                await asyncio.sleep(0.01)
+
+    gc.disable()
+    try:
+        run(scenario())
+        alive = [type(ref()).__name__ for ref in held if ref() is not None]
+    finally:
+        gc.enable()
+    assert len(held) == 6
+    assert alive == []
