@@ -149,13 +149,11 @@ class StallAbortingProtocol(WebSocketsSansIOProtocol):
         whose frame holds the websockets protocol that holds it. Only a full collection
         freed them, 25 objects a connection, walking everything else too: after 10,000
         sockets closed, one such collection took 478 ms of the event loop."""
-        self._frame_writer = None  # the writer keeps its way here; nothing points back
+        self._frame_writer = None  # the writer still reaches this protocol; this side lets go
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"].pop(EXTENSION, None)
-        conn = getattr(self, "conn", None)
-        if conn is not None:
-            conn.parser.close()  # no bytes come any more: the generator's frame lets go
+        self.conn.parser.close()  # no bytes come any more: the generator's frame lets go
 
     def _watch(self, unsent: int) -> None:
         self._stall_timer = self.loop.call_later(self.stall_seconds, self._check, unsent)

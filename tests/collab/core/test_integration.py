@@ -299,8 +299,8 @@ def test_a_log_of_keystrokes_loads_as_row_by_row(seed: int) -> None:
 
 
 def test_a_keystroke_row_with_more_than_its_character_is_read_in_full() -> None:
-    """Rows that start as the next keystroke does but hold a deletion too, or come again
-    after another update of the client's was joined: joined as ``_scan`` reads them."""
+    """A row that starts as the next keystroke does but holds a deletion too is joined as
+    ``_scan`` reads it."""
     doc: Doc[Any] = Doc(client_id=5)
     text = doc.get("t", type=Text)
     text.insert(0, "a")
