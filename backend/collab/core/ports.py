@@ -89,6 +89,9 @@ class UpdateStore(ABC):
     async def save_snapshot(self, document_id: uuid.UUID, seq: int, state: bytes) -> None:
         """Store the full state as of ``seq``; storing the same ``seq`` twice is harmless."""
 
+    async def close(self) -> None:  # noqa: B027  # most stores hold nothing to release
+        """Release what the store holds open (process shutdown, after the rooms' flush)."""
+
 
 # --- connections and other processes ---------------------------------------------------
 

@@ -151,6 +151,7 @@ class RoomRegistry:
         await asyncio.gather(*(self._unload(room) for room in self.rooms))
         if self._checker is not None:
             self._checker.cancel()
+        await self.store.close()
 
     def _ensure_checker(self) -> None:
         if self.check_seconds > 0 and (self._checker is None or self._checker.done()):

@@ -40,13 +40,28 @@ from django.db import connection
 from django.db.models import Field, Model
 from django.utils import timezone
 
-from backend.collab.core.ports import Appended, PendingWrite
+from backend.collab.core.ports import Appended
 from backend.collab.models import DocumentUpdate
+from backend.collab.storage.group_commit import Batch
 from backend.documents.models import Document, Membership, Role
 
+Statement = tuple[str, tuple[object, ...]]
 
-def append_batch(batch: list[tuple[uuid.UUID, list[PendingWrite]]]) -> list[Appended | None]:
+_EDITING = [role.value for role in Role if role.allows(Role.EDITOR)]
+"""The roles that may edit (``Role.allows``): the SQL rule's list."""
+
+
+def append_batch(batch: Batch) -> list[Appended | None]:
     """``update_log.append_batch`` for writes without mentions, on PostgreSQL."""
+    lock, judge = statements_for(batch)
+    with connection.wrap_database_errors:
+        locking, judging = _run_prepared(lock, judge)
+    return appended_from(batch, locking, judging)
+
+
+def statements_for(batch: Batch) -> tuple[Statement, Statement]:
+    """The two statements that append ``batch``, with their parameters: to run prepared, in
+    this order, in one transaction (``_run_prepared``, or ``pg_commit`` on the event loop)."""
     entries: list[int] = []
     documents: list[uuid.UUID] = []
     updates: list[bytes] = []
@@ -59,10 +74,14 @@ def append_batch(batch: list[tuple[uuid.UUID, list[PendingWrite]]]) -> list[Appe
             authors.append(write.author_id)
     ids = sorted({document_id for document_id, _ in batch})
     now = timezone.now()
-    params = (ids, entries, documents, updates, authors, editing_roles(), now, now, ids)
     lock, judge = _statements()
-    with connection.wrap_database_errors:
-        locking, judging = _run_prepared((lock, params[:1]), (judge, params[1:]))
+    return (lock, (ids,)), (judge, (entries, documents, updates, authors, _EDITING, now, now, ids))
+
+
+def appended_from(
+    batch: Batch, locking: list[tuple[Any, ...]], judging: list[tuple[Any, ...]]
+) -> list[Appended | None]:
+    """What each entry of ``batch`` appended, from the rows of ``statements_for``'s two."""
     heads = {document_id: int(head) for document_id, head in locking}
     judged = {int(e): (int(kept), refused) for e, kept, refused in judging}
     appended: list[Appended | None] = []
@@ -80,7 +99,7 @@ _IN_TRANSACTION = psycopg.pq.TransactionStatus.INTRANS
 _IN_ERROR = psycopg.pq.TransactionStatus.INERROR
 
 
-def _run_prepared(*statements: tuple[str, tuple[object, ...]]) -> list[list[tuple[Any, ...]]]:
+def _run_prepared(*statements: Statement) -> list[list[tuple[Any, ...]]]:
     """Run ``statements`` prepared, in one pipeline and one transaction (the caller's, or
     the pipeline's implicit one, committed at its ``Sync``); their rows."""
     connection.ensure_connection()
@@ -103,11 +122,6 @@ def _run_prepared(*statements: tuple[str, tuple[object, ...]]) -> list[list[tupl
     finally:
         for cursor in cursors:
             cursor.close()
-
-
-def editing_roles() -> list[str]:
-    """The roles that may edit (``Role.allows``): the SQL rule's list."""
-    return [role.value for role in Role if role.allows(Role.EDITOR)]
 
 
 def _column(model: type[Model], name: str) -> str:

@@ -1,7 +1,8 @@
 """Where rooms keep their updates: the core's ``UpdateStore`` over Django's database.
 
 ``DjangoUpdateStore`` runs the synchronous log functions of ``update_log`` in the database
-threads of ``db`` so the event loop never blocks on the database.
+threads of ``db`` so the event loop never blocks on the database; on PostgreSQL the rooms'
+commits run on the event loop itself, over connections that do not block it (``pg_commit``).
 """
 
 from __future__ import annotations
@@ -17,27 +18,42 @@ from django.db import connection
 from backend.collab.core.ports import Appended, LoadedLog, PendingWrite, StoredUpdate, UpdateStore
 from backend.collab.storage import update_log
 from backend.collab.storage.db import checked, in_db_thread
-from backend.collab.storage.group_commit import CommitBatch, GroupCommit
+from backend.collab.storage.group_commit import Batch, CommitBatch, GroupCommit
+from backend.collab.storage.pg_commit import LoopCommits
 
 
 class DjangoUpdateStore(UpdateStore):
     """The log in Django's database. Appends of all rooms share transactions (group commit)
-    on threads and connections of their own (``COMMIT_CONNECTIONS`` of them), so commits
-    never queue behind reads."""
+    on connections of their own (``COMMIT_CONNECTIONS`` of them), so commits never queue
+    behind reads: on PostgreSQL on the event loop (``pg_commit``), a batch with mentions and
+    SQLite's on a thread."""
 
     def __init__(self) -> None:
         commit: CommitBatch
         parallel = 1
+        self._loop_commits: LoopCommits | None = None
         if connection.vendor == "sqlite":
             commit = in_db_thread(update_log.append_batch)  # SQLite: one writer at a time
         else:
             parallel = max(1, settings.COMMIT_CONNECTIONS)
             threads = ThreadPoolExecutor(parallel, thread_name_prefix="tandem-commit")
             # Each commit thread has its own connection, checked as the database thread's is.
-            commit = sync_to_async(
+            in_thread = sync_to_async(
                 checked(update_log.append_batch), thread_sensitive=False, executor=threads
             )
+            on_loop = self._loop_commits = LoopCommits()
+
+            async def commit(batch: Batch) -> list[Appended | None]:
+                if any(write.mentions for _, writes in batch for write in writes):
+                    return await in_thread(batch)  # their signal is sent in the transaction
+                return await on_loop(batch)
+
         self._appends = GroupCommit(commit, parallel=parallel)
+
+    async def close(self) -> None:
+        """Close the commit connections of the event loop (process shutdown)."""
+        if self._loop_commits is not None:
+            await self._loop_commits.close()
 
     async def load(self, document_id: uuid.UUID) -> LoadedLog:
         return await in_db_thread(update_log.load)(document_id)

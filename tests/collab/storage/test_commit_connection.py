@@ -1,6 +1,6 @@
-"""The commit thread's connection, checked only after a pause or an error: a connection the
-database ended between batches costs at most the first append after it, and nothing
-acknowledged is lost."""
+"""The commit connection, checked only after a pause or an error: a connection the database
+ended between batches costs at most the first append after it, and nothing acknowledged is
+lost. A cancelled commit closes its connection; ``CONN_MAX_AGE`` bounds a connection's life."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from django.db import DatabaseError, connection, connections
 
 from backend.collab.core.ports import PendingWrite
 from backend.collab.models import DocumentUpdate
+from backend.collab.storage import pg_commit
 from backend.collab.storage.store import DjangoUpdateStore
 from tests.support.factories import make_document
 
@@ -25,16 +26,31 @@ async def database(transactional_db: None) -> AsyncIterator[None]:
     await sync_to_async(connections.close_all)()
 
 
-def _end_commit_connection() -> int:
-    """End the session whose last query ended an append's pipeline (the commit thread's)."""
+def _commit_sessions(earlier: frozenset[int] = frozenset()) -> set[int]:
+    """The sessions whose last query ended an append's pipeline (pg_append's second
+    statement), less ``earlier``: those of tests before, whose event loops have ended but
+    whose connections may not have been collected yet."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND query LIKE 'WITH w AS (%%'"  # pg_append's second statement
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND query LIKE 'WITH w AS (%%'"
         )
-        (ended,) = cursor.fetchone()
-    return int(ended)
+        return {pid for (pid,) in cursor.fetchall()} - earlier
+
+
+def _end_commit_connection(earlier: frozenset[int]) -> int:
+    """End this test's commit sessions; how many there were."""
+    sessions = _commit_sessions(earlier)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [list(sessions)]
+        )
+    return len(sessions)
+
+
+@pytest.fixture
+async def earlier() -> frozenset[int]:
+    return frozenset(await sync_to_async(_commit_sessions)())
 
 
 def _seqs(document_id: Any) -> list[int]:
@@ -42,22 +58,80 @@ def _seqs(document_id: Any) -> list[int]:
     return list(rows.values_list("seq", flat=True))
 
 
-async def test_appends_go_on_after_the_database_ends_the_connection(settings: Any) -> None:
+async def test_appends_go_on_after_the_database_ends_the_connection(
+    settings: Any, earlier: frozenset[int]
+) -> None:
     settings.COMMIT_CONNECTIONS = 1  # one commit connection, the one the test ends
     document = await sync_to_async(make_document)()
     store = DjangoUpdateStore()
     assert await store.append(document.pk, [PendingWrite(b"first", None)]) is not None
-    assert await sync_to_async(_end_commit_connection)() == 1
+    assert await sync_to_async(_end_commit_connection)(earlier) == 1
     acknowledged = 1
     with contextlib.suppress(DatabaseError):  # the first after the break may fail, alone
         await store.append(document.pk, [PendingWrite(b"second", None)])
         acknowledged += 1
     await store.append(document.pk, [PendingWrite(b"third", None)])
     # Two waiting together after another break: group commit retries them one by one.
-    assert await sync_to_async(_end_commit_connection)() == 1
+    assert await sync_to_async(_end_commit_connection)(earlier) == 1
     await asyncio.gather(
         store.append(document.pk, [PendingWrite(b"fourth", None)]),
         store.append(document.pk, [PendingWrite(b"fifth", None)]),
     )
     await store.append(document.pk, [PendingWrite(b"sixth", None)])
     assert await sync_to_async(_seqs)(document.pk) == list(range(1, acknowledged + 5))
+
+
+async def test_a_connection_ended_during_a_pause_is_replaced_before_the_next_commit(
+    monkeypatch: pytest.MonkeyPatch, earlier: frozenset[int]
+) -> None:
+    monkeypatch.setattr(pg_commit, "STALE_AFTER", 0.0)  # every pause is long enough
+    document = await sync_to_async(make_document)()
+    store = DjangoUpdateStore()
+    await store.append(document.pk, [PendingWrite(b"first", None)])
+    assert await sync_to_async(_end_commit_connection)(earlier) == 1
+    await store.append(document.pk, [PendingWrite(b"second", None)])  # no error: checked first
+    assert await sync_to_async(_seqs)(document.pk) == [1, 2]
+    await store.close()
+
+
+async def test_a_cancelled_commit_leaves_its_connection_unused_and_stores_at_most_once(
+    earlier: frozenset[int],
+) -> None:
+    document = await sync_to_async(make_document)()
+    commits = pg_commit.LoopCommits()  # what the group commit's task runs, cancelled at exit
+    await commits([(document.pk, [PendingWrite(b"first", None)])])
+    for ticks in range(6):  # cancelled before, while and after the pipeline is sent
+        commit = asyncio.ensure_future(commits([(document.pk, [PendingWrite(b"x", None)])]))
+        for _ in range(ticks):
+            await asyncio.sleep(0)
+        commit.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await commit
+    await commits([(document.pk, [PendingWrite(b"last", None)])])
+    seqs = await sync_to_async(_seqs)(document.pk)
+    assert seqs == list(range(1, len(seqs) + 1))  # gap-free, whatever the cancels stored
+    assert len(await sync_to_async(_commit_sessions)(earlier)) == 1  # the cancelled ones are closed
+    await commits.close()
+
+
+async def test_a_commit_connection_lives_as_long_as_conn_max_age_says(
+    monkeypatch: pytest.MonkeyPatch, earlier: frozenset[int]
+) -> None:
+    document = await sync_to_async(make_document)()
+
+    async def sessions_of_three_appends() -> list[set[int]]:
+        store = DjangoUpdateStore()
+        seen = []
+        for _ in range(3):
+            await store.append(document.pk, [PendingWrite(b"x", None)])
+            seen.append(await sync_to_async(_commit_sessions)(earlier))
+        await store.close()
+        return seen
+
+    kept = await sessions_of_three_appends()
+    assert kept[0] == kept[1] == kept[2]
+    assert len(kept[0]) == 1
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    renewed = await sessions_of_three_appends()
+    assert all(len(sessions) == 1 for sessions in renewed)  # the one before is closed
+    assert len(set.union(*renewed)) == 3
