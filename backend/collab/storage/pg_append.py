@@ -19,9 +19,11 @@ roles committed by then, as ``writers_among`` after ``select_for_update`` does: 
 change takes the same lock (``documents.services``), so a write stored after the change's
 commit is judged by it. A single statement would read memberships as of before it waited.
 
-Prepared, not sent as text: planning the second statement cost PostgreSQL more than running
-it (0.25-0.5 ms against 0.2 ms for five writes); a prepared statement is planned once per
-connection, which halved PostgreSQL's CPU per commit (0.93 -> 0.48 ms for five documents).
+Prepared, not sent as text: parsing and planning the second statement cost PostgreSQL more
+than running it (0.25-0.5 ms against 0.2 ms for five writes); a prepared statement is
+parsed once per connection, which halved PostgreSQL's CPU per commit (0.93 -> 0.48 ms for
+five documents). PostgreSQL still plans it afresh at each run unless told to keep one
+generic plan, as the rooms' commit connections are (``pg_commit``: 0.2 ms of 0.8).
 Django's own cursors bind parameters client-side and prepare nothing; these statements use
 a server-side binding cursor of their own. A connection pooler in transaction mode
 (PgBouncer < 1.21) cannot hold prepared statements: point ``DATABASE_URL`` past it or use

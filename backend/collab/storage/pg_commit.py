@@ -84,6 +84,9 @@ class LoopCommits:
                 return held
         with connection.wrap_database_errors:
             conn = await psycopg.AsyncConnection.connect(**_connect_params(), autocommit=True)
+            # One plan per connection for the two statements: PostgreSQL's default planned
+            # the second afresh at every commit (0.2 ms of 0.8; large batches as fast).
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
         return _Connection(conn, loop)
 
 
@@ -92,6 +95,7 @@ def _connect_params() -> dict[str, Any]:
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)  # Django's synchronous cursor classes
     params.pop("context", None)  # Django's adapters; these statements pass plain values
+    params["prepare_threshold"] = 5  # Django's None turns off even ``prepare=True``
     return params
 
 

@@ -135,3 +135,16 @@ async def test_a_commit_connection_lives_as_long_as_conn_max_age_says(
     renewed = await sessions_of_three_appends()
     assert all(len(sessions) == 1 for sessions in renewed)  # the one before is closed
     assert len(set.union(*renewed)) == 3
+
+
+async def test_the_commit_statements_are_prepared_once_with_one_plan() -> None:
+    document = await sync_to_async(make_document)()
+    commits = pg_commit.LoopCommits()
+    for _ in range(3):
+        await commits([(document.pk, [PendingWrite(b"x", None)])])
+    (held,) = commits._idle  # the one connection the three commits took in turn
+    cursor = await held.conn.execute(
+        "SELECT count(*), current_setting('plan_cache_mode') FROM pg_prepared_statements"
+    )
+    assert await cursor.fetchone() == (2, "force_generic_plan")
+    await commits.close()
