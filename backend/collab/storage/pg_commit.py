@@ -6,8 +6,8 @@ connection). At 100 busy documents on the 2-core bench machine the hop cost a th
 commit: 0.23 ms (p99 1.1 ms) to start on the thread, which waits for the GIL the event loop
 holds, and 0.1 ms back. With one commit running at a time that made the committer busy
 three quarters of the time, and a room's update waited for the commit before its own:
-fan-out p99 12.8-15.1 ms. On the loop the same statements took the commit from 1.07 to
-0.78 ms (p50) and the fan-out p99 to 4.7 ms, with less CPU (docs/performance.md).
+fan-out p99 12.8-15.1 ms. On the loop, prepared and with one plan (``_take``), the fan-out's
+p99 was 4.7-5.2 ms, and the server's CPU a fifth less (docs/performance.md).
 
 The statements and their reading are ``pg_append``'s (one round trip, prepared); a batch
 with mentions still goes to the thread, where ``update_log`` sends their signal in the
