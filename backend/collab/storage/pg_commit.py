@@ -9,7 +9,7 @@ three quarters of the time, and a room's update waited for the commit before its
 fan-out p99 12.8-15.1 ms. On the loop, prepared and with one plan (``_take``), the fan-out's
 p99 was 4.7-5.2 ms, and the server's CPU a fifth less (docs/performance.md).
 
-The statements and their reading are ``pg_append``'s (one round trip, prepared); a batch
+The statement and its reading are ``pg_append``'s (one round trip, prepared); a batch
 with mentions still goes to the thread, where ``update_log`` sends their signal in the
 transaction. Each commit takes an idle connection or opens one: ``GroupCommit`` runs at most
 ``COMMIT_CONNECTIONS`` at once, so that many are open at most. A connection is checked as
@@ -49,21 +49,19 @@ class LoopCommits:
         self._idle: list[_Connection] = []
 
     async def __call__(self, batch: Batch) -> list[Appended | None]:
-        lock, judge = pg_append.statements_for(batch)
+        sql, params = pg_append.statement_for(batch)
         held = await self._take()
-        cursors = [psycopg.AsyncCursor(held.conn) for _ in range(2)]
         try:
             with connection.wrap_database_errors:  # Django's exceptions, as the thread raised
-                async with held.conn.pipeline():
-                    for cursor, (sql, params) in zip(cursors, (lock, judge), strict=True):
-                        await cursor.execute(sql, params, prepare=True)
-                locking, judging = [await cursor.fetchall() for cursor in cursors]
+                async with psycopg.AsyncCursor(held.conn) as cursor:
+                    await cursor.execute(sql, params, prepare=True)
+                    rows = await cursor.fetchall()
         except BaseException:
             await held.conn.close()  # the commit's fate is unknown: this connection is done
             raise
         held.used_at = time.monotonic()
         self._idle.append(held)
-        return pg_append.appended_from(batch, locking, judging)
+        return pg_append.appended_from(batch, rows)
 
     async def close(self) -> None:
         """Close the idle connections (a commit still running closes its own as it ends)."""
@@ -84,8 +82,9 @@ class LoopCommits:
                 return held
         with connection.wrap_database_errors:
             conn = await psycopg.AsyncConnection.connect(**_connect_params(), autocommit=True)
-            # One plan per connection for the two statements: PostgreSQL's default planned
-            # the second afresh at every commit (0.2 ms of 0.8; large batches as fast).
+            # One plan per connection for the append function's statements: PostgreSQL's
+            # default planned the judging one afresh at every commit (0.2 ms of 0.8; large
+            # batches as fast).
             await conn.execute("SET plan_cache_mode = force_generic_plan")
         return _Connection(conn, loop)
 

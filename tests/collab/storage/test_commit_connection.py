@@ -27,13 +27,13 @@ async def database(transactional_db: None) -> AsyncIterator[None]:
 
 
 def _commit_sessions(earlier: frozenset[int] = frozenset()) -> set[int]:
-    """The sessions whose last query ended an append's pipeline (pg_append's second
-    statement), less ``earlier``: those of tests before, whose event loops have ended but
-    whose connections may not have been collected yet."""
+    """The sessions whose last query was an append (``pg_append``'s call), less ``earlier``:
+    those of tests before, whose event loops have ended but whose connections may not have
+    been collected yet."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid() AND query LIKE 'WITH w AS (%%'"
+            " AND pid <> pg_backend_pid() AND query LIKE 'SELECT * FROM collab_append_updates(%%'"
         )
         return {pid for (pid,) in cursor.fetchall()} - earlier
 
@@ -100,7 +100,7 @@ async def test_a_cancelled_commit_leaves_its_connection_unused_and_stores_at_mos
     document = await sync_to_async(make_document)()
     commits = pg_commit.LoopCommits()  # what the group commit's task runs, cancelled at exit
     await commits([(document.pk, [PendingWrite(b"first", None)])])
-    for ticks in range(6):  # cancelled before, while and after the pipeline is sent
+    for ticks in range(6):  # cancelled before, while and after the call is sent
         commit = asyncio.ensure_future(commits([(document.pk, [PendingWrite(b"x", None)])]))
         for _ in range(ticks):
             await asyncio.sleep(0)
@@ -137,7 +137,7 @@ async def test_a_commit_connection_lives_as_long_as_conn_max_age_says(
     assert len(set.union(*renewed)) == 3
 
 
-async def test_the_commit_statements_are_prepared_once_with_one_plan() -> None:
+async def test_the_commit_statement_is_prepared_once_with_one_plan() -> None:
     document = await sync_to_async(make_document)()
     commits = pg_commit.LoopCommits()
     for _ in range(3):
@@ -146,5 +146,5 @@ async def test_the_commit_statements_are_prepared_once_with_one_plan() -> None:
     cursor = await held.conn.execute(
         "SELECT count(*), current_setting('plan_cache_mode') FROM pg_prepared_statements"
     )
-    assert await cursor.fetchone() == (2, "force_generic_plan")
+    assert await cursor.fetchone() == (1, "force_generic_plan")
     await commits.close()

@@ -180,7 +180,7 @@ def test_a_write_is_judged_by_the_removal_it_waited_for() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_append_rolls_back_and_the_connection_goes_on() -> None:
-    """An error inside the pipeline (here the database refusing an author id out of range)
+    """An error inside the call (here the database refusing an author id out of range)
     ends the append's own transaction: nothing stored, the row lock released, and the next
     append on the same connection commits."""
     document = make_document()
