@@ -24,6 +24,7 @@ import psycopg
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from backend.collab.storage.db import own_connection_params
 from backend.webhooks import events, metrics, outbox, producers, sender
 
 logger = logging.getLogger(__name__)
@@ -80,14 +81,7 @@ class Deliverer:
 
     async def listen(self) -> None:
         """Wake on every ``NOTIFY`` of the outbox's channel: events committed elsewhere."""
-        db = connections["default"].settings_dict
-        params = {
-            "dbname": db["NAME"],
-            "user": db["USER"],
-            "password": db["PASSWORD"] or None,
-            "host": db["HOST"] or None,
-            "port": db["PORT"] or None,
-        }
+        params = own_connection_params()
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(autocommit=True, **params)

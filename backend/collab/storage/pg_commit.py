@@ -31,7 +31,7 @@ from django.db import connection
 
 from backend.collab.core.ports import Appended
 from backend.collab.storage import pg_append
-from backend.collab.storage.db import STALE_AFTER
+from backend.collab.storage.db import STALE_AFTER, own_connection_params
 from backend.collab.storage.group_commit import Batch
 
 
@@ -90,10 +90,8 @@ class LoopCommits:
 
 
 def _connect_params() -> dict[str, Any]:
-    """Django's parameters for its own connection, less what only its cursors use."""
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)  # Django's synchronous cursor classes
-    params.pop("context", None)  # Django's adapters; these statements pass plain values
+    """A commit connection's parameters: Django's own, with prepared statements on."""
+    params = own_connection_params()
     params["prepare_threshold"] = 5  # Django's None turns off even ``prepare=True``
     return params
 
