@@ -24,7 +24,7 @@ import psycopg
 from django.conf import settings
 from django.db import close_old_connections, connections
 
-from backend.collab.storage.db import own_connection_params
+from backend.db_connections import own_connection_params
 from backend.webhooks import events, metrics, outbox, producers, sender
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import ParamSpec, TypeVar, cast
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection
@@ -61,14 +61,3 @@ def in_db_thread(function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """Run a synchronous ORM function in Channels' database thread (the one thread-sensitive
     thread), the connection checked as ``check_connection`` says."""
     return cast(Callable[P, Awaitable[R]], sync_to_async(checked(function), thread_sensitive=True))
-
-
-def own_connection_params() -> dict[str, Any]:
-    """psycopg's parameters for a connection of our own beside Django's (the rooms' commits
-    on the event loop, the webhook listener): those Django opens its own with, ``OPTIONS``
-    included (``sslmode``, ``options``...), less what only Django's cursors use. Django's
-    ``assume_role`` is not applied to them."""
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)  # Django's synchronous cursor classes
-    params.pop("context", None)  # Django's adapters; our own statements pass plain values
-    return params

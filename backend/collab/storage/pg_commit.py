@@ -31,8 +31,9 @@ from django.db import connection
 
 from backend.collab.core.ports import Appended
 from backend.collab.storage import pg_append
-from backend.collab.storage.db import STALE_AFTER, own_connection_params
+from backend.collab.storage.db import STALE_AFTER
 from backend.collab.storage.group_commit import Batch
+from backend.db_connections import own_connection_params
 
 
 class _Connection:
