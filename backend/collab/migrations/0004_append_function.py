@@ -2,8 +2,8 @@
 
 ``storage.pg_append`` sent two statements per commit (lock, then judge-number-insert-raise)
 in one pipeline; as one call the commit is one statement for psycopg to send and PostgreSQL
-to execute: 0.63 -> 0.51-0.63 ms for a one-document commit back to back, 2.1 -> 1.8 ms when
-commits are 10 ms apart (bench machine, docs/performance.md).
+to execute: a one-document commit took 0.63-0.86 -> 0.51-0.71 ms back to back and 2.1 ->
+1.7-1.8 ms when commits are 10 ms apart (p50, bench machine, docs/performance.md).
 
 The two statements stay two inside the function, in this order: under READ COMMITTED each
 statement of a VOLATILE function reads a snapshot taken when it starts, so the second one
