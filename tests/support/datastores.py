@@ -42,6 +42,9 @@ class PrivateRedis:
             "no",
             "--dir",
             str(directory),
+            # pause() sends DEBUG SLEEP, which Redis 7 refuses unless enabled.
+            "--enable-debug-command",
+            "local",
         ]
         self.process: subprocess.Popen[bytes] | None = None
 
