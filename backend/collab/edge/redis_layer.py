@@ -1,36 +1,50 @@
-"""A leaner Redis channel layer: fewer round trips per message, a pool that waits.
+"""A leaner Redis channel layer: process channels over pub/sub, a pool that waits.
 
-channels-redis spends four round trips receiving a message on a process channel (a Lua
-cleanup of the ``$inflight`` backup queue, BZPOPMIN, a ZADD into the backup, a ZPOPMIN
-from a detached cleaner task) and four sending one (ZREMRANGEBYSCORE, ZCOUNT, ZADD,
-EXPIRE). Its redis-py pool raises ``MaxConnectionsError`` when its 100 connections are
-busy. :class:`TandemChannelLayer` keeps the layer API, key layout, capacity, expiry,
-groups and sharding, and changes three things:
+channels-redis keeps every channel's messages in a Redis sorted set: four round trips to
+send one (ZREMRANGEBYSCORE, ZCOUNT, ZADD, EXPIRE) and four to receive one on a process
+channel (a Lua cleanup of the ``$inflight`` backup queue, BZPOPMIN, a ZADD into the backup,
+a ZPOPMIN from a detached cleaner task). Its redis-py pool raises ``MaxConnectionsError``
+when its 100 connections are busy. :class:`TandemChannelLayer` keeps the layer API, groups,
+general channels and sharding, and changes three things:
 
-- a receive on a process channel (``...!``) pops up to ``receive_batch`` messages at once
-  with one blocking BZMPOP (Redis 7.0+) and hands them out from the receive buffer;
-- a send is one script (trim expired, check capacity, ZADD, EXPIRE) and raises
-  ``ChannelFull`` as before;
+- a process channel's messages (``specific.<process>!<name>``) travel by Redis pub/sub: a
+  send is one PUBLISH to the receiving process's topic (``<prefix><specific.<process>!>``),
+  and the layer holds one subscription per topic, opened by ``new_channel`` and reopened
+  after a lost connection, whose reader hands each message to its channel's receive
+  buffer. Receiving costs no command at all; a group send publishes once per member
+  process (naming its member channels) and keeps the sorted sets for general members;
+- general channels (no ``!``) keep the sorted sets, a send in one script (trim expired,
+  check capacity, ZADD, EXPIRE) that raises ``ChannelFull`` as before;
 - the pool waits up to ``pool_timeout`` seconds for a free connection.
 
-Process channels drop the ``$inflight`` backup queue. It protects a message popped by a
-receive that is cancelled before the message is handed out; without it that message (here:
-the batch popped with it) is lost. Tandem treats the layer as at-most-once anyway
-(fan-out and notifications repair gaps from PostgreSQL, see ``fanout.py`` and
-``notifications/hub.py``), and the backup cost three of the four round trips of every
-receive. General channels (no ``!``) keep channels-redis's receive and its backup.
+What pub/sub gives up on process channels: a message published while its process is not
+subscribed (before its ``new_channel``, during a resubscription after Redis restarted or
+the connection dropped) is lost rather than kept for ``expiry`` seconds, and a sender never
+hears ``ChannelFull``: the receiving process buffers ``capacity`` messages per channel and
+drops the oldest beyond (channels-redis's bounded receive buffer), and Redis disconnects a
+subscriber more than 32 MB behind (``client-output-buffer-limit pubsub``), which then
+resubscribes. Tandem treats the layer as at-most-once anyway: fan-out and notifications
+repair gaps from PostgreSQL (``fanout.py``, ``notifications/hub.py``), access changes are
+re-checked periodically. A lost subscription is logged as a failed receive.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import time
+import weakref
 from typing import Any
 
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
 from redis import asyncio as aioredis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
+
+from backend.collab.edge.redis_pubsub import Publisher, Subscription
+
+logger = logging.getLogger(__name__)
 
 # KEYS[1]: the channel's sorted set. ARGV: expired-before score, capacity, score, message,
 # expiry seconds. Returns 0 when the channel is full (nothing added), 1 otherwise.
@@ -47,22 +61,28 @@ _SEND_SHA = hashlib.sha1(_SEND.encode()).hexdigest()  # noqa: S324 (Redis names 
 
 
 class TandemChannelLayer(RedisChannelLayer):  # type: ignore[misc]
-    """channels-redis's layer with one round trip per send and per batch received on a
-    process channel, at-most-once on those channels, and a pool that waits."""
+    """channels-redis's layer with process channels over pub/sub (one PUBLISH per send,
+    no command per receive, at-most-once), general channels in one round trip per send,
+    and a pool that waits."""
 
     def __init__(
         self,
         *args: Any,
-        receive_batch: int = 100,
         pool_timeout: float = 10.0,
         max_connections: int = 100,
+        resubscribe_delay: float = 1.0,
+        idle_ping: float = 5.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.receive_batch = receive_batch
         self.pool_timeout = pool_timeout
         self.max_connections = max_connections
+        self.resubscribe_delay = resubscribe_delay
+        self.idle_ping = idle_ping
         self._last_score = 0.0
+        self._subscriptions: dict[str, Subscription] = {}
+        # One per pool, and so per event loop and shard; gone with the pool it sends on.
+        self._publishers: weakref.WeakKeyDictionary[Any, Publisher] = weakref.WeakKeyDictionary()
 
     def create_pool(self, index: int) -> Any:
         """A pool that waits for a free connection rather than failing at once (Sentinel
@@ -76,24 +96,90 @@ class TandemChannelLayer(RedisChannelLayer):  # type: ignore[misc]
             return aioredis.BlockingConnectionPool.from_url(host.pop("address"), **host)
         return aioredis.BlockingConnectionPool(**host)
 
+    # --- process channels: pub/sub ------------------------------------------------------
+
+    def _topic(self, channel: str) -> str:
+        """The pub/sub topic of the process a process channel belongs to."""
+        return f"{self.prefix}{self.non_local_name(channel)}"
+
+    def _topic_connection(self, topic: str) -> Any:
+        # Hashed as channels-redis hashes the process part, so every process channel of
+        # one process (and its topic) lives on one shard.
+        return self.connection(self.consistent_hash(topic.removeprefix(self.prefix)))
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        """A process channel, subscribed to before it is returned: what is sent to it from
+        now on arrives (unless Redis could not be reached: then once it can)."""
+        channel: str = await super().new_channel(prefix)
+        await self._subscription(channel).ready()
+        return channel
+
+    def _subscription(self, channel: str) -> Subscription:
+        topic = self._topic(channel)
+        loop = asyncio.get_running_loop()
+        subscription = self._subscriptions.get(topic)
+        if subscription is not None and subscription.loop is not loop:
+            if not subscription.loop.is_closed():
+                raise RuntimeError(
+                    "Two event loops are trying to receive() on one channel layer at once!"
+                )
+            subscription = None  # its loop ended (a test's, or async_to_sync's)
+            self.receive_buffer.clear()
+        if subscription is None:
+            subscription = Subscription(
+                topic,
+                lambda: self._topic_connection(topic),
+                self._hand_out,
+                retry_delay=self.resubscribe_delay,
+                idle_ping=self.idle_ping,
+            )
+            self._subscriptions[topic] = subscription
+        return subscription
+
+    def _hand_out(self, content: bytes) -> None:
+        """One published message, to the receive buffer of each channel it names."""
+        message: dict[str, Any] = self.deserialize(content)
+        target = message.pop("__asgi_channel__", None)
+        for name in target if isinstance(target, list) else [target]:
+            if isinstance(name, str):
+                self.receive_buffer[name].put_nowait(message)
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        """The next message of ``channel``; a process channel's come from its process's
+        subscription (several receivers of one channel take turns)."""
+        if "!" not in channel:
+            return await super().receive(channel)  # type: ignore[no-any-return]
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        await self._subscription(channel).ready()
+        message: dict[str, Any] = await self.receive_buffer[channel].get()
+        return message
+
+    async def _publish(self, groups: dict[str, list[str]], message: dict[str, Any]) -> None:
+        """``message`` to process channels, one PUBLISH per process: ``groups`` maps each
+        topic to the channels of that process it is for."""
+        for topic, channels in groups.items():
+            addressed = {**message, "__asgi_channel__": channels[0]}
+            if len(channels) > 1:
+                addressed["__asgi_channel__"] = channels
+            pool = self._topic_connection(topic).connection_pool
+            publisher = self._publishers.get(pool)
+            if publisher is None:
+                publisher = self._publishers[pool] = Publisher(pool)
+            await publisher.publish(topic, self.serialize(addressed))
+
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        """Send a message onto a (general or process) channel in one round trip."""
+        """Send a message onto a channel: a process channel's in one PUBLISH (nobody
+        subscribed: lost), a general channel's in one script (full: ``ChannelFull``)."""
         assert isinstance(message, dict), "message is not a dict"
         assert self.require_valid_channel_name(channel), "Channel name not valid"
         assert "__asgi_channel__" not in message
-        key_channel = channel
         if "!" in channel:
-            message = {**message, "__asgi_channel__": channel}
-            key_channel = self.non_local_name(channel)
-            # Where the receiver pops (channels-redis 4.3 hashes the whole name here, and
-            # so sends to a shard nobody reads for about half the channels).
-            index = self.consistent_hash(key_channel)
-        else:
-            index = next(self._send_index_generator)
-        connection = self.connection(index)
+            await self._publish({self._topic(channel): [channel]}, message)
+            return
+        connection = self.connection(next(self._send_index_generator))
         now = time.time()
         args = (
-            self.prefix + key_channel,
+            self.prefix + channel,
             int(now) - int(self.expiry),
             self.get_capacity(channel),
             self._next_score(now),
@@ -113,41 +199,36 @@ class TandemChannelLayer(RedisChannelLayer):  # type: ignore[misc]
         self._last_score = max(now, self._last_score + 1e-6)
         return repr(self._last_score)
 
-    async def receive_single(self, channel: str) -> tuple[Any, dict[str, Any]]:
-        """The next message of ``channel``; on a process channel, pops a batch, buffers all
-        but the last message for the receivers of their channels and returns the last, which
-        ``receive`` buffers after them: each channel's messages stay in order."""
-        if "!" not in channel:
-            return await super().receive_single(channel)  # type: ignore[no-any-return]
-        assert self.require_valid_channel_name(channel, receive=True), "Channel name invalid"
-        assert channel.endswith("!")
-        connection = self.connection(self.consistent_hash(channel))
-        popped = None
-        while popped is None:
-            popped = await self._pop_batch(connection, self.prefix + channel)
-        *batch, last = (self._unpack(channel, content) for content, _ in popped)
-        # Nothing awaits from here until ``receive`` buffers the last one: the batch reaches
-        # the buffers whole and in order.
-        for target, message in batch:
-            for name in target if isinstance(target, list) else [target]:
-                self.receive_buffer[name].put_nowait(message)
-        return last
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """Send to every member: one PUBLISH per member process, and one send per
+        general-channel member (a full one skipped, as channels-redis does)."""
+        assert self.require_valid_group_name(group), "Group name not valid"
+        key = self._group_key(group)
+        pipe = self.connection(self.consistent_hash(group)).pipeline(transaction=False)
+        pipe.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
+        pipe.zrange(key, 0, -1)
+        _, members = await pipe.execute()
+        by_topic: dict[str, list[str]] = {}
+        for name in (member.decode("utf8") for member in members):
+            if "!" in name:
+                by_topic.setdefault(self._topic(name), []).append(name)
+                continue
+            try:
+                await self.send(name, message)
+            except ChannelFull:
+                logger.info("a member of group %s was full; skipped it", group)
+        await self._publish(by_topic, message)
 
-    async def _pop_batch(self, connection: Any, key: str) -> list[Any] | None:
-        try:
-            # No more than a receive buffer holds: a full one drops its oldest message.
-            count = min(self.receive_batch, self.capacity)
-            result = await connection.bzmpop(self.brpop_timeout, 1, [key], min=True, count=count)
-        except ResponseError as error:
-            if "unknown command" in str(error).lower():
-                raise RuntimeError(
-                    "TandemChannelLayer needs Redis 7.0 or later (BZMPOP); upgrade Redis or "
-                    "set CHANNEL_LAYER_BACKEND=channels_redis.core.RedisChannelLayer."
-                ) from error
-            raise
-        return None if result is None else list(result[1])
+    async def flush(self) -> None:
+        """End the subscriptions, then delete every key (channels-redis's flush)."""
+        await self._end_subscriptions()
+        await super().flush()
 
-    def _unpack(self, channel: str, content: bytes) -> tuple[Any, dict[str, Any]]:
-        """(the channel or channels it is for, the message) of one popped message."""
-        message: dict[str, Any] = self.deserialize(content)
-        return message.pop("__asgi_channel__", channel), message
+    async def close_pools(self) -> None:
+        await self._end_subscriptions()
+        await super().close_pools()
+
+    async def _end_subscriptions(self) -> None:
+        subscriptions, self._subscriptions = list(self._subscriptions.values()), {}
+        for subscription in subscriptions:
+            await subscription.close()

@@ -9,15 +9,16 @@ from django.conf import settings
 
 
 async def test_an_idle_receive_waits_without_failing() -> None:
-    """channels-redis blocks in Redis for 5 s per receive (BZPOPMIN); a read timeout of the
-    same length (redis-py 8's default) failed every idle receive, and each failure cost the
-    fan-out a second of deafness. Waiting past one such round must raise nothing."""
+    """A process channel's receive waits on the layer's subscription, which PINGs Redis
+    after 5 s of quiet; before it, a blocking pop of 5 s met redis-py 8's read timeout of the
+    same length, failed every idle receive, and each failure cost the fan-out a second of
+    deafness. Waiting past one quiet round must raise nothing."""
     assert settings.REDIS_URL, "this test needs the Redis channel layer"
     layer = get_channel_layer()
     assert layer is not None
     channel = await layer.new_channel()
     receive = asyncio.ensure_future(layer.receive(channel))
-    done, _ = await asyncio.wait({receive}, timeout=layer.brpop_timeout + 1.5)
+    done, _ = await asyncio.wait({receive}, timeout=layer.idle_ping + 1.5)
     try:
         assert not done, f"an idle receive ended: {receive.exception()!r}"
         await layer.send(channel, {"type": "probe"})

@@ -4,6 +4,7 @@ layer semantics callers rely on, with fewer round trips and a pool that waits.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -69,26 +70,58 @@ async def test_two_channels_of_one_layer_receive_concurrently(make_layer: MakeLa
     assert await asyncio.wait_for(receivers, 10) == [list(range(300))] * 2
 
 
-async def test_a_full_channel_refuses_messages(make_layer: MakeLayer) -> None:
+async def test_a_full_general_channel_refuses_messages(make_layer: MakeLayer) -> None:
+    layer = make_layer(capacity=3)
+    for i in range(3):
+        await layer.send("jobs", {"type": "m", "i": i})
+    with pytest.raises(ChannelFull):
+        await layer.send("jobs", {"type": "m", "i": 3})
+    assert (await layer.receive("jobs"))["i"] == 0
+    await layer.send("jobs", {"type": "m", "i": 3})  # room again
+
+
+async def test_a_process_channel_keeps_its_newest_messages_when_nobody_receives(
+    make_layer: MakeLayer,
+) -> None:
+    """Pub/sub has no capacity to refuse at: the receiving process buffers ``capacity``
+    messages a channel and drops the oldest beyond."""
     layer = make_layer(capacity=3)
     channel = await layer.new_channel()
-    for i in range(3):
+    for i in range(5):
         await layer.send(channel, {"type": "m", "i": i})
-    with pytest.raises(ChannelFull):
-        await layer.send(channel, {"type": "m", "i": 3})
-    assert (await layer.receive(channel))["i"] == 0
-    await layer.send(channel, {"type": "m", "i": 3})  # room again
+    await layer.send(channel, {"type": "last"})
+    await _until_buffered(layer, channel, {"type": "last"})
+    assert [(await layer.receive(channel)).get("i") for _ in range(3)] == [3, 4, None]
 
 
-async def test_expired_messages_are_dropped_and_free_capacity(make_layer: MakeLayer) -> None:
+async def _until_buffered(layer: Any, channel: str, message: dict[str, Any]) -> None:
+    for _ in range(100):
+        if message in layer.receive_buffer[channel]._queue:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{message} never reached the receive buffer of {channel}")
+
+
+async def test_expired_messages_of_a_general_channel_are_dropped(make_layer: MakeLayer) -> None:
     layer = make_layer(capacity=1, expiry=1)
-    channel = await layer.new_channel()
-    await layer.send(channel, {"type": "m", "i": "old"})
+    await layer.send("jobs", {"type": "m", "i": "old"})
     with pytest.raises(ChannelFull):
-        await layer.send(channel, {"type": "m", "i": "refused"})
+        await layer.send("jobs", {"type": "m", "i": "refused"})
     await asyncio.sleep(2.1)  # past the expiry in whole seconds, as channels-redis trims
-    await layer.send(channel, {"type": "m", "i": "new"})
-    assert (await layer.receive(channel))["i"] == "new"
+    await layer.send("jobs", {"type": "m", "i": "new"})
+    assert (await layer.receive("jobs"))["i"] == "new"
+
+
+async def test_a_message_to_a_process_not_subscribed_is_lost(make_layer: MakeLayer) -> None:
+    """At-most-once: only a process that has made its channel (and so subscribed) hears."""
+    layer = make_layer()
+    sender = make_layer()
+    sender.prefix = layer.prefix
+    channel = f"specific.{layer.client_prefix}!{uuid.uuid4().hex}"  # never made
+    await sender.send(channel, {"type": "lost"})
+    await layer.new_channel()
+    await sender.send(channel, {"type": "heard"})
+    assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "heard"}
 
 
 async def test_group_send_reaches_the_members_only(make_layer: MakeLayer) -> None:
@@ -216,21 +249,65 @@ def _calls(client: redis.Redis) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()}
 
 
-async def test_a_message_costs_one_command_to_send_and_a_batch_one_to_receive(
+async def test_a_message_costs_one_publish_and_no_command_to_receive(
     private_redis: PrivateRedis, make_layer: MakeLayer
 ) -> None:
-    """Counted on a Redis of the test's own; commands a script runs count apart."""
+    """Counted on a Redis of the test's own; a group send publishes once per process."""
     layer = make_layer(hosts=_hosts(private_redis.url))
     client = redis.Redis.from_url(private_redis.url)
-    channel = await layer.new_channel()
-    await layer.send(channel, {"type": "warm"})  # loads the script
-    await layer.receive(channel)
+    channel, other = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("both", channel)
+    await layer.group_add("both", other)
     client.config_resetstat()
     for i in range(200):
         await layer.send(channel, {"type": "m", "i": i})
     assert [(await layer.receive(channel))["i"] for _ in range(200)] == list(range(200))
+    await layer.group_send("both", {"type": "g"})
+    assert [await layer.receive(c) for c in (channel, other)] == [{"type": "g"}] * 2
     calls = _calls(client)
-    client_commands = calls.get("evalsha", 0) + calls.get("bzmpop", 0)
-    assert calls.get("evalsha") == 200
-    assert calls.get("bzmpop") == 2  # 100 messages a pop
-    assert sum(calls.values()) - calls.get("config|resetstat", 0) - client_commands == 4 * 200
+    calls.pop("config|resetstat")
+    calls.pop("hello", None)  # a pooled connection opened for the group send
+    # The group send: its membership trimmed and read, then one PUBLISH for both channels.
+    assert calls == {"publish": 201, "zremrangebyscore": 1, "zrange": 1}
+
+
+async def test_a_subscription_comes_back_after_redis_restarts(
+    private_redis: PrivateRedis, make_layer: MakeLayer, caplog: pytest.LogCaptureFixture
+) -> None:
+    layer = make_layer(hosts=_hosts(private_redis.url), resubscribe_delay=0.1)
+    sender = make_layer(hosts=_hosts(private_redis.url))
+    sender.prefix = layer.prefix
+    channel = await layer.new_channel()
+    await sender.send(channel, {"type": "before"})
+    assert await asyncio.wait_for(layer.receive(channel), 5) == {"type": "before"}
+    await asyncio.to_thread(private_redis.restart)
+    assert await asyncio.wait_for(_heard_after_retries(sender, layer, channel), 10)
+    assert "channel layer receive failed: the Redis subscription" in caplog.text
+
+
+async def test_a_silent_subscription_is_noticed_and_renewed(
+    private_redis: PrivateRedis, make_layer: MakeLayer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A connection that stops answering (here: Redis asleep, as behind a dead link) is
+    pinged, given up and replaced, not waited on forever."""
+    # Quiet for 0.3 s: a PING; as long again unanswered: the connection is given up.
+    layer = make_layer(hosts=_hosts(private_redis.url), resubscribe_delay=0.1, idle_ping=0.3)
+    sender = make_layer(hosts=_hosts(private_redis.url))
+    sender.prefix = layer.prefix
+    channel = await layer.new_channel()
+    await asyncio.to_thread(private_redis.pause(1.5).wait)
+    assert await asyncio.wait_for(_heard_after_retries(sender, layer, channel), 10)
+    assert "no answer to a PING within 0.3 s" in caplog.text
+
+
+async def _heard_after_retries(sender: Any, layer: Any, channel: str) -> bool:
+    """Send until one arrives: those sent before the subscription is back are lost."""
+    for attempt in range(100):
+        with contextlib.suppress(redis.exceptions.ConnectionError):  # Redis still starting
+            await sender.send(channel, {"type": "after", "n": attempt})
+        try:
+            await asyncio.wait_for(layer.receive(channel), 0.2)
+            return True
+        except TimeoutError:
+            continue
+    return False
