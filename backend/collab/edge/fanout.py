@@ -194,12 +194,16 @@ class LayerFanout:
         self.interest = Interest()
         self._subscribed: set[uuid.UUID] = set()
         self._outgoing: asyncio.Queue[tuple[uuid.UUID, dict[str, Any]]] = asyncio.Queue()
+        # Announcements leave from a sender of their own: the periodic check renews every
+        # open document's at once, and updates never wait behind that burst.
+        self._announcements: asyncio.Queue[tuple[uuid.UUID, dict[str, Any]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self.channel = await self.layer.new_channel()
         self._tasks = [
-            asyncio.create_task(self._send_loop(), name="fanout sender"),
+            asyncio.create_task(self._send_loop(self._outgoing), name="fanout sender"),
+            asyncio.create_task(self._send_loop(self._announcements), name="fanout announcer"),
             asyncio.create_task(self._receive_loop(), name="fanout receiver"),
         ]
         if self.on_access is not None:
@@ -277,7 +281,7 @@ class LayerFanout:
             "ttl": ttl,
             "reply": reply,
         }
-        self._outgoing.put_nowait((document_id, dict(message)))
+        self._announcements.put_nowait((document_id, dict(message)))
 
     def _interest_heard(self, document_id: uuid.UUID, message: dict[str, Any]) -> None:
         if document_id not in self._subscribed:
@@ -295,9 +299,9 @@ class LayerFanout:
         if parsed is not None and self.on_access is not None:
             self.on_access(*parsed)
 
-    async def _send_loop(self) -> None:
+    async def _send_loop(self, queue: asyncio.Queue[tuple[uuid.UUID, dict[str, Any]]]) -> None:
         while True:
-            outgoing = self._addressed([await self._outgoing.get(), *_drain(self._outgoing)])
+            outgoing = self._addressed([await queue.get(), *_drain(queue)])
             for start in range(0, len(outgoing), CONCURRENT_SENDS):
                 await asyncio.gather(*(self._send(*o) for o in outgoing[start:][:CONCURRENT_SENDS]))
 

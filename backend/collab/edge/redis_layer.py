@@ -154,18 +154,18 @@ class TandemChannelLayer(RedisChannelLayer):  # type: ignore[misc]
         message: dict[str, Any] = await self.receive_buffer[channel].get()
         return message
 
-    async def _publish(self, groups: dict[str, list[str]], message: dict[str, Any]) -> None:
-        """``message`` to process channels, one PUBLISH per process: ``groups`` maps each
-        topic to the channels of that process it is for."""
-        for topic, channels in groups.items():
-            addressed = {**message, "__asgi_channel__": channels[0]}
-            if len(channels) > 1:
-                addressed["__asgi_channel__"] = channels
-            pool = self._topic_connection(topic).connection_pool
-            publisher = self._publishers.get(pool)
-            if publisher is None:
-                publisher = self._publishers[pool] = Publisher(pool)
-            await publisher.publish(topic, self.serialize(addressed))
+    async def _publish_to_members(
+        self, message: dict[str, Any], topics: dict[str, list[str]]
+    ) -> None:
+        """``message`` to a group's member process channels, one PUBLISH per process
+        (``topics``: each process's topic and its member channels), on pooled connections:
+        a group send waits behind no channel's sends."""
+        for topic, channels in topics.items():
+            addressed = {
+                **message,
+                "__asgi_channel__": channels if len(channels) > 1 else channels[0],
+            }
+            await self._topic_connection(topic).publish(topic, self.serialize(addressed))
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         """Send a message onto a channel: a process channel's in one PUBLISH (nobody
@@ -174,7 +174,12 @@ class TandemChannelLayer(RedisChannelLayer):  # type: ignore[misc]
         assert self.require_valid_channel_name(channel), "Channel name not valid"
         assert "__asgi_channel__" not in message
         if "!" in channel:
-            await self._publish({self._topic(channel): [channel]}, message)
+            topic = self._topic(channel)
+            pool = self._topic_connection(topic).connection_pool
+            publisher = self._publishers.get(pool)
+            if publisher is None:
+                publisher = self._publishers[pool] = Publisher(pool)
+            await publisher.publish(topic, self.serialize({**message, "__asgi_channel__": channel}))
             return
         connection = self.connection(next(self._send_index_generator))
         now = time.time()
@@ -217,7 +222,7 @@ class TandemChannelLayer(RedisChannelLayer):  # type: ignore[misc]
                 await self.send(name, message)
             except ChannelFull:
                 logger.info("a member of group %s was full; skipped it", group)
-        await self._publish(by_topic, message)
+        await self._publish_to_members(message, by_topic)
 
     async def flush(self) -> None:
         """End the subscriptions, then delete every key (channels-redis's flush)."""
