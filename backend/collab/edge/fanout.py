@@ -37,9 +37,9 @@ logger = logging.getLogger(__name__)
 MAX_INLINE_UPDATE = 256 * 1024
 # One batch carries at most this many bytes of updates and frames (a few inline updates).
 MAX_BATCH_BYTES = 1024 * 1024
-# Sends made at once: a group send reads its members on one of the layer's pooled
-# connections (100 at most; the layer waits for a free one, redis_layer.py); every PUBLISH
-# queues, in order, on the layer's one publishing connection.
+# Sends made at once: a group send reads its members and publishes on the layer's pooled
+# connections (100 at most; the layer waits for a free one, redis_layer.py); a send to a
+# replica's channel queues, in order, on the layer's one publishing connection.
 CONCURRENT_SENDS = 8
 
 
