@@ -167,6 +167,9 @@ class RoomMetrics:
     def gaps_repaired(self, count: int) -> None:
         """``count`` updates read back from the log to fill a gap."""
 
+    def awareness_echo(self) -> None:
+        """A client's echo of a relayed awareness frame, recognised and dropped unparsed."""
+
     def room_opened(self) -> None: ...
 
     def room_closed(self) -> None: ...

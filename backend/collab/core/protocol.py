@@ -230,12 +230,80 @@ def sync_update(update: bytes) -> bytes:
 
 
 def awareness(entries: list[AwarenessEntry] | tuple[AwarenessEntry, ...]) -> bytes:
-    body = [write_var_uint(len(entries))]
-    for entry in entries:
-        state = entry.state_json.encode("utf-8")
-        body += [write_var_uint(entry.client_id), write_var_uint(entry.clock)]
-        body += [write_var_uint(len(state)), state]
-    return bytes(create_awareness_message(b"".join(body)))
+    return SentAwareness.of(entries).frame
+
+
+@dataclass(frozen=True)
+class SentAwareness:
+    """An awareness frame the server sends, and where each client id's entry lies in it.
+
+    A standard client (y-websocket's provider) answers each awareness frame it hears with
+    the entries that were news to it, in the frame's order and re-encoded byte for byte
+    (JSON.stringify of the state it parsed): every entry but its own, whose clock it already
+    holds. ``echo`` builds that answer, so a room can recognise it by its bytes instead of
+    decoding every entry of it again. A client that answers anything else (it joined since,
+    or heard an entry elsewhere first) is simply not recognised, and its frame is parsed."""
+
+    entries: bytes  # the encoded entries, without their count
+    count: int
+    spans: dict[int, tuple[int, int]]  # client id -> where its entry lies in ``entries``
+
+    @classmethod
+    def of(cls, entries: list[AwarenessEntry] | tuple[AwarenessEntry, ...]) -> SentAwareness:
+        parts: list[bytes] = []
+        spans: dict[int, tuple[int, int]] = {}
+        at = 0
+        for entry in entries:
+            state = entry.state_json.encode("utf-8")
+            part = b"".join(
+                (
+                    write_var_uint(entry.client_id),
+                    write_var_uint(entry.clock),
+                    write_var_uint(len(state)),
+                    state,
+                )
+            )
+            spans[entry.client_id] = (at, at + len(part))
+            parts.append(part)
+            at += len(part)
+        return cls(b"".join(parts), len(entries), spans)
+
+    @property
+    def frame(self) -> bytes:
+        return self._frame(self.count, self.entries)
+
+    def echo(self, own: set[int]) -> bytes:
+        """The frame a standard client that owns the ids ``own`` sends back on hearing this."""
+        cut = self._cut(own)
+        if not cut:
+            return self.frame
+        kept, at = [], 0
+        for start, end in cut:
+            kept.append(self.entries[at:start])
+            at = end
+        kept.append(self.entries[at:])
+        return self._frame(self.count - len(cut), b"".join(kept))
+
+    def is_echo(self, frame: bytes, own: set[int]) -> bool:
+        """Whether ``frame`` is ``echo(own)``; a frame of another length is not built."""
+        cut = self._cut(own)
+        length = len(self.entries) - sum(end - start for start, end in cut)
+        if len(frame) != _frame_length(self.count - len(cut), length):
+            return False
+        return frame == self.echo(own)
+
+    def _cut(self, own: set[int]) -> list[tuple[int, int]]:
+        return sorted(self.spans[client_id] for client_id in own if client_id in self.spans)
+
+    @staticmethod
+    def _frame(count: int, entries: bytes) -> bytes:
+        return bytes(create_awareness_message(write_var_uint(count) + entries))
+
+
+def _frame_length(count: int, entries_length: int) -> int:
+    """The length of an awareness frame of ``count`` entries taking ``entries_length`` bytes."""
+    update_length = len(write_var_uint(count)) + entries_length
+    return 1 + len(write_var_uint(update_length)) + update_length
 
 
 def permission_denied(reason: str) -> bytes:

@@ -45,6 +45,11 @@ fanout_delivery_seconds = Histogram(
 gaps_repaired = Counter(
     "tandem_gaps_repaired", "Updates fetched from the database to fill a gap.", ["replica"]
 ).labels(REPLICA)
+awareness_echoes = Counter(
+    "tandem_awareness_echoes",
+    "Awareness frames recognised as a client's echo of a relayed frame, dropped unparsed.",
+    ["replica"],
+).labels(REPLICA)
 channel_layer_errors = Counter(
     "tandem_channel_layer_errors", "Failed channel layer sends and receives.", ["replica"]
 ).labels(REPLICA)
@@ -80,6 +85,9 @@ class PrometheusRoomMetrics(RoomMetrics):
 
     def gaps_repaired(self, count: int) -> None:
         gaps_repaired.inc(count)
+
+    def awareness_echo(self) -> None:
+        awareness_echoes.inc()
 
     def room_opened(self) -> None:
         rooms_open.inc()
