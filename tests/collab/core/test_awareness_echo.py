@@ -7,7 +7,6 @@ y-websocket provider (tests/collab/node/echo.mjs); the room must still parse any
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from backend.collab.core.protocol import AwarenessEntry, SentAwareness
 from backend.collab.core.room import Room, RoomLimits
 from tests.collab.core.fakes import FakePeer, MemoryStore
 from tests.support.node import run_script
+from tests.support.waiting import wait_until_async
 
 OWN = 7  # the provider's client id in echo.mjs
 
@@ -107,7 +107,7 @@ async def test_echoes_are_dropped_unparsed_and_anything_else_is_still_applied(
     await room.flush()
     room.receive(ada, protocol.awareness([_entry(1, 1, _cursor("ada", 1))]))
     room.receive(bob, protocol.awareness([_entry(2, 1, _cursor("bob", 2))]))
-    await asyncio.sleep(0.05)
+    await wait_until_async(lambda: _relayed(cy), what="the first relayed frame")
     [relayed] = _relayed(cy)
     frame = protocol.awareness(relayed)
     assert [entry.client_id for entry in relayed] == [1, 2]
@@ -120,7 +120,7 @@ async def test_echoes_are_dropped_unparsed_and_anything_else_is_still_applied(
     moved = _entry(1, 2, _cursor("ada", 9))
     room.receive(cy, protocol.awareness([relayed[1], moved]))
     room.receive(ada, protocol.awareness([moved, relayed[1]]))
-    await asyncio.sleep(0.05)
+    await wait_until_async(lambda: len(_relayed(cy)) > 1, what="the second relayed frame")
     assert metrics.echoes == 2
     assert _relayed(cy)[1:] == [(moved,)]  # cy's copy of bob's entry changed nothing
     assert room.awareness.entry(1) == moved

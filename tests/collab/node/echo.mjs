@@ -2,8 +2,9 @@
 // Usage: ECHO_INPUT=<file> node echo.mjs, the file holding
 //   { "clientID": 7, "ownClock": 1, "frames": ["<base64 awareness frame>", ...] }
 // A WebSocket server on a free local port serves one y-websocket provider (awareness on, as
-// browsers run it) whose Y.Doc has `clientID`; once it has said hello, each frame is sent to
-// it in turn and every awareness frame it sends back within 200 ms is recorded.
+// browsers run it) whose Y.Doc has `clientID`; once it has sent its own state, each frame is
+// sent to it in turn and the awareness frames it sends back are recorded: its first answer
+// (waited for up to 10 s) and anything more within 200 ms after it.
 // Prints one JSON line: { "answers": [["<base64 frame>", ...] per frame sent] }.
 import { readFileSync } from 'node:fs'
 import WebSocket, { WebSocketServer } from 'ws'
@@ -35,13 +36,20 @@ let heard = []
 socket.on('message', (data) => {
   if (data[0] === 1) heard.push(Buffer.from(data).toString('base64'))
 })
-await sleep(200) // its sync step 1 and its own state
+
+async function answer () {
+  for (let waited = 0; heard.length === 0 && waited < 10000; waited += 10) await sleep(10)
+  await sleep(200)
+  const got = heard
+  heard = []
+  return got
+}
+
+if ((await answer()).length === 0) throw new Error('the provider never sent its own state')
 const answers = []
 for (const frame of input.frames) {
-  heard = []
   socket.send(Buffer.from(frame, 'base64'))
-  await sleep(200)
-  answers.push(heard)
+  answers.push(await answer())
 }
 provider.destroy()
 server.close()
