@@ -274,7 +274,22 @@ class SentAwareness:
 
     def echo(self, own: set[int]) -> bytes:
         """The frame a standard client that owns the ids ``own`` sends back on hearing this."""
+        return self._without(self._cut(own))
+
+    def is_echo(self, frame: bytes, own: set[int]) -> bool:
+        """Whether ``frame`` is ``echo(own)``; a frame of another length is not built."""
         cut = self._cut(own)
+        length = len(self.entries) - sum(end - start for start, end in cut)
+        if len(frame) != _frame_length(self.count - len(cut), length):
+            return False
+        return frame == self._without(cut)
+
+    def _cut(self, own: set[int]) -> list[tuple[int, int]]:
+        """The spans of the entries of ``own`` in this frame, in order."""
+        return sorted(self.spans[client_id] for client_id in own if client_id in self.spans)
+
+    def _without(self, cut: list[tuple[int, int]]) -> bytes:
+        """This frame less the entries at ``cut``."""
         if not cut:
             return self.frame
         kept, at = [], 0
@@ -283,17 +298,6 @@ class SentAwareness:
             at = end
         kept.append(self.entries[at:])
         return self._frame(self.count - len(cut), b"".join(kept))
-
-    def is_echo(self, frame: bytes, own: set[int]) -> bool:
-        """Whether ``frame`` is ``echo(own)``; a frame of another length is not built."""
-        cut = self._cut(own)
-        length = len(self.entries) - sum(end - start for start, end in cut)
-        if len(frame) != _frame_length(self.count - len(cut), length):
-            return False
-        return frame == self.echo(own)
-
-    def _cut(self, own: set[int]) -> list[tuple[int, int]]:
-        return sorted(self.spans[client_id] for client_id in own if client_id in self.spans)
 
     @staticmethod
     def _frame(count: int, entries: bytes) -> bytes:
