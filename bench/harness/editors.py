@@ -20,6 +20,10 @@ from .report import fmt, log, median, percentile, summarize_runs
 from .servers import CRASHES, TOKENS, Server, tandem_bytes, tandem_metric
 
 BIG_SERVERS = {"tandem", "tandem-2r", "y-websocket", "hocuspocus"}
+FLOORS = {"bare-relay", "bare-durable"}
+"""The fan-out with editors also runs on the two floors: whether a target is out of any
+durable relay's reach is read there. Not the big room (the floors keep no awareness state,
+so they relay every echo again) nor the big document."""
 
 
 class Providers:
@@ -253,7 +257,7 @@ def workload_fanout_editors(servers: list[Server], plan: Plan) -> dict[str, Any]
     runs: dict[str, list[dict[str, Any]]] = {}
     failed: dict[str, str] = {}
     for run in range(plan.fanout_editors_runs):
-        for server in [s for s in servers if s.name in BIG_SERVERS]:
+        for server in [s for s in servers if s.name in BIG_SERVERS | FLOORS]:
             try:
                 row = bigroom_run(
                     server,
