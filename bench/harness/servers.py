@@ -189,6 +189,17 @@ def make_servers(selected: set[str] | None) -> list[Server]:
             durable=True,
         ),
     ]
+    floor = [str(PROJECT_PY), "bench/experiments/asgi_floor.py", "{port}"]
+    experiments += [
+        Server("asgi-floor", "uvicorn + raw ASGI handshake", "path", [floor], TANDEM_ENV),
+        Server(
+            "channels-floor",
+            "uvicorn + Channels handshake",
+            "path",
+            [[*floor, "--channels"]],
+            TANDEM_ENV,
+        ),
+    ]
     if selected is None:
         return servers
     return [s for s in servers + experiments if s.name in selected]
