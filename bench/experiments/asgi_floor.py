@@ -32,12 +32,7 @@ def _answer(frame: bytes) -> bytes | None:
 
 
 async def raw_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
-    if scope["type"] != "websocket":
+    if scope["type"] != "websocket":  # lifespan is off; plain HTTP gets a 404
         await send({"type": "http.response.start", "status": 404, "headers": []})
         await send({"type": "http.response.body", "body": b""})
         return

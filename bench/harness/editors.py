@@ -21,9 +21,9 @@ from .servers import CRASHES, TOKENS, Server, tandem_bytes, tandem_metric
 
 BIG_SERVERS = {"tandem", "tandem-2r", "y-websocket", "hocuspocus"}
 FLOORS = {"bare-relay", "bare-durable"}
-"""The fan-out with editors also runs on the two floors: whether a target is out of any
-durable relay's reach is read there. Not the big room (the floors keep no awareness state,
-so they relay every echo again) nor the big document."""
+"""The fan-out with editors also runs on the two floors: whether target 10 is out of any
+durable relay's reach is read there. The big room and the big document compare with the
+servers users run, as before."""
 
 
 class Providers:
