@@ -12,6 +12,7 @@ import copy
 import os
 import sys
 from types import FrameType
+from typing import Any
 
 APPLICATION = "backend.asgi:application"
 
@@ -31,20 +32,13 @@ def log_config() -> dict[str, object]:
     return config
 
 
-def _uvicorn(host: str, port: int, max_bytes: int, grace: int) -> None:
+def uvicorn_config(app: Any, host: str, port: int, max_bytes: int, grace: int) -> Any:
+    """uvicorn's configuration for Tandem serving ``app`` (an import string or an ASGI app).
+    The bench's ASGI floors (bench/experiments/asgi_floor.py) serve under the same one."""
     import uvicorn
 
-    from backend import draining
-
-    class DrainingServer(uvicorn.Server):
-        """uvicorn's server, telling ``draining`` when SIGTERM (or SIGINT) arrives."""
-
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            draining.begin()
-            super().handle_exit(sig, frame)
-
-    config = uvicorn.Config(
-        APPLICATION,
+    return uvicorn.Config(
+        app,
         host=host,
         port=port,
         loop="auto",
@@ -65,7 +59,21 @@ def _uvicorn(host: str, port: int, max_bytes: int, grace: int) -> None:
         log_level=os.environ.get("LOG_LEVEL", "INFO").lower(),
         timeout_graceful_shutdown=grace,
     )
-    server = DrainingServer(config)
+
+
+def _uvicorn(host: str, port: int, max_bytes: int, grace: int) -> None:
+    import uvicorn
+
+    from backend import draining
+
+    class DrainingServer(uvicorn.Server):
+        """uvicorn's server, telling ``draining`` when SIGTERM (or SIGINT) arrives."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            draining.begin()
+            super().handle_exit(sig, frame)
+
+    server = DrainingServer(uvicorn_config(APPLICATION, host, port, max_bytes, grace))
     server.run()
     if not server.started:
         sys.exit(3)  # as uvicorn.run: the application did not start

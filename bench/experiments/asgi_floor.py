@@ -1,11 +1,12 @@
 """Experiment, not the product: what Tandem's ASGI stack costs a connection with no Tandem in it.
 
 Serves the sync handshake of an empty document (a client's sync step 1 gets an empty sync
-step 2, nothing else) under uvicorn configured as ``backend.serve`` configures it (uvloop,
-httptools, ``StallAbortingProtocol``, no compression), so that the idle workload's time to
-connect 10,000 sockets can be split: what uvicorn's handshake costs, what Channels adds, and
-what is left for Tandem's own admission and room join. No database, no auth, no room
-(Tandem's settings are loaded, as its WebSocket protocol reads them).
+step 2, nothing else) under uvicorn configured by ``backend.serve.uvicorn_config``, as Tandem
+is (uvloop, httptools, ``StallAbortingProtocol``, proxy headers, pings; lifespan off), so
+that the idle workload's time to connect 10,000 sockets can be split: what uvicorn's
+handshake costs, what Channels adds, and what is left for Tandem's own admission and room
+join. No database, no auth, no room (Tandem's settings are loaded, as its WebSocket
+protocol reads them).
 
 --channels  The answer comes from a consumer on Tandem's lean Channels base
             (``AdmittingConsumer``: no channel, no per-message database hop) behind
@@ -77,20 +78,12 @@ def main() -> None:
     # Tandem's settings: its WebSocket protocol reads them (metrics, limits) when imported.
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
     django.setup()
+    from backend.serve import uvicorn_config
 
-    port = int(sys.argv[1])
     app = channels_app() if "--channels" in sys.argv else raw_app
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="auto",
-        http="auto",
-        ws="backend.collab.edge.uvicorn_protocol:StallAbortingProtocol",
-        ws_per_message_deflate=False,
-        lifespan="off",
-        log_level="warning",
-    )
+    config = uvicorn_config(app, "127.0.0.1", int(sys.argv[1]), 32 * 1024 * 1024, 3)
+    config.lifespan = "off"
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":
