@@ -15,7 +15,7 @@ from django.db import DatabaseError, connection, connections
 
 from backend.collab.core.ports import PendingWrite
 from backend.collab.models import DocumentUpdate
-from backend.collab.storage import pg_commit
+from backend.collab.storage import pg_commit, pg_loop
 from backend.collab.storage.store import DjangoUpdateStore
 from tests.support.factories import make_document
 
@@ -84,7 +84,7 @@ async def test_appends_go_on_after_the_database_ends_the_connection(
 async def test_a_connection_ended_during_a_pause_is_replaced_before_the_next_commit(
     monkeypatch: pytest.MonkeyPatch, earlier: frozenset[int]
 ) -> None:
-    monkeypatch.setattr(pg_commit, "STALE_AFTER", 0.0)  # every pause is long enough
+    monkeypatch.setattr(pg_loop, "STALE_AFTER", 0.0)  # every pause is long enough
     document = await sync_to_async(make_document)()
     store = DjangoUpdateStore()
     await store.append(document.pk, [PendingWrite(b"first", None)])
@@ -142,7 +142,7 @@ async def test_the_commit_statement_is_prepared_once_with_one_plan() -> None:
     commits = pg_commit.LoopCommits()
     for _ in range(3):
         await commits([(document.pk, [PendingWrite(b"x", None)])])
-    (held,) = commits._idle  # the one connection the three commits took in turn
+    (held,) = commits._connections._idle  # the one connection the three commits took in turn
     cursor = await held.conn.execute(
         "SELECT count(*), current_setting('plan_cache_mode') FROM pg_prepared_statements"
     )
