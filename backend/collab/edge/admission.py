@@ -4,22 +4,27 @@ Each socket asks two questions before it is admitted: is its token's user active
 token not revoked (the middleware), and what may that user do on the document (the
 consumer). Asked one socket at a time, each question is a hop to the database thread and a
 query or two, and the one database thread serves them in turn: 10,000 sockets arriving at
-once waited a minute. Here the questions that arrive together share one hop and one query
-per kind, like group commit for reads. Every query starts after the question was asked, so
-each answer is as fresh as a query of its own would have been: nothing is cached, and a
-revocation that committed before a socket asked is seen.
+once waited a minute. Here the questions that arrive together share one query per kind,
+like group commit for reads: on PostgreSQL a prepared statement sent from the event loop
+(``storage.pg_admission``), elsewhere (SQLite) the ORM's queries in the database thread.
+Every query starts after the question was asked, so each answer is as fresh as a query of
+its own would have been: nothing is cached, and a revocation that committed before a socket
+asked is seen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.db import connection
 
+from backend.collab.storage import pg_admission
 from backend.collab.storage.db import in_db_thread
 from backend.documents.errors import TandemError
 from backend.documents.models import Document, Role
@@ -34,6 +39,15 @@ A = TypeVar("A")
 MAX_BATCH = 500
 """Questions answered by one round of queries at most (bounds the queries' ``IN`` lists)."""
 
+GATHER_SECONDS = 0.002
+"""How long a round waits for more questions before its queries start.
+
+Started at the loop's next turn, rounds were small (9 questions on average in a storm of
+10,000 sockets, 2026-12-03) and each cost the loop its queries' work: 10,000 sockets took
+11.0-11.9 s. Waiting 1-6 ms lets the sockets whose handshakes the loop is still reading ask
+too: 6.6-9.8 s over 13 runs (docs/performance.md). A lone socket's admission waits 4 ms
+more (two questions)."""
+
 
 @dataclass
 class _Pending(Generic[Q, A]):
@@ -43,24 +57,25 @@ class _Pending(Generic[Q, A]):
 
 
 class Batcher(Generic[Q, A]):
-    """Answers questions asked together with one call of ``answer_all`` in the database
-    thread.
+    """Answers questions asked together with one call of ``answer_all``.
 
-    The first question starts a round at the loop's next turn; questions asked while a
-    round runs wait for the next one, which starts as soon as that round ends. So nothing
-    waits for a timer, and under load each round takes all that arrived meanwhile (up to
+    The first question starts a round ``gather`` seconds later; questions asked meanwhile
+    join it, and those asked while its queries run wait for the next round, which gathers
+    as long once that round ends. Under load each round takes all that arrived (up to
     ``limit``). ``answer_all`` returns one answer per question, in order; an answer that is
     a ``TandemError`` is raised to its asker; an exception of ``answer_all`` is raised to
     every asker of that round."""
 
     def __init__(
         self,
-        answer_all: Callable[[list[Q]], Sequence[A | TandemError]],
+        answer_all: Callable[[list[Q]], Awaitable[Sequence[A | TandemError]]],
         *,
         limit: int = MAX_BATCH,
+        gather: float = GATHER_SECONDS,
     ) -> None:
-        self._answer_all = in_db_thread(answer_all)
+        self._answer_all = answer_all
         self._limit = limit
+        self._gather = gather
         self._pending: _Pending[Q, A] | None = None
 
     async def ask(self, question: Q) -> A:
@@ -77,6 +92,7 @@ class Batcher(Generic[Q, A]):
     async def _run(self, pending: _Pending[Q, A]) -> None:
         try:
             while pending.waiting:
+                await asyncio.sleep(self._gather)
                 batch = pending.waiting[: self._limit]
                 del pending.waiting[: self._limit]
                 await self._answer(batch)
@@ -112,8 +128,23 @@ class Batcher(Generic[Q, A]):
 # --- the two questions ------------------------------------------------------------------
 
 
-def _token_users(questions: list[tuple[int, int]]) -> list[User | None]:
-    current = active_users_and_generations(user_ids={user_id for user_id, _ in questions})
+@cache
+def _on_loop() -> bool:
+    """Whether the queries go from the event loop (PostgreSQL) or the database thread.
+    (Cached: ``connection`` is a per-context proxy, 0.7% of a storm's loop to read.)"""
+    return connection.vendor == "postgresql"
+
+
+_users_in_thread = in_db_thread(active_users_and_generations)
+_access_in_thread = in_db_thread(documents_access)
+
+
+async def _token_users(questions: list[tuple[int, int]]) -> list[User | None]:
+    user_ids = {user_id for user_id, _ in questions}
+    if _on_loop():
+        current = await pg_admission.active_users_and_generations(user_ids=user_ids)
+    else:
+        current = await _users_in_thread(user_ids=user_ids)
     answers: list[User | None] = []
     for user_id, generation in questions:
         user, current_generation = current.get(user_id, (None, None))
@@ -121,10 +152,12 @@ def _token_users(questions: list[tuple[int, int]]) -> list[User | None]:
     return answers
 
 
-def _documents_access(
+async def _documents_access(
     questions: list[tuple[AbstractBaseUser | AnonymousUser, Any]],
 ) -> list[tuple[Document, Role] | TandemError]:
-    return documents_access(requests=questions)
+    if _on_loop():
+        return await pg_admission.documents_access(requests=questions)
+    return await _access_in_thread(requests=questions)
 
 
 _users: Batcher[tuple[int, int], User | None] = Batcher(_token_users)
@@ -148,3 +181,9 @@ async def document_admission(
     Returns ``(document, role)``; raises ``DocumentNotFound`` exactly where
     ``document_access`` does."""
     return await _access.ask((user, document_id))
+
+
+async def close_admission() -> None:
+    """Close the admission queries' idle connections of the event loop (at shutdown)."""
+    if _on_loop():
+        await pg_admission.close()

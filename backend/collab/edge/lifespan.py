@@ -7,7 +7,7 @@ after the flush.
 
 uvicorn closes open WebSockets with 1012 (service restart) when it receives SIGTERM, waits
 for their handlers, then sends ``lifespan.shutdown``; here every pending write is committed
-and each room's final snapshot stored.
+and each room's final snapshot stored, then admission's connections closed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 
+from backend.collab.edge.admission import close_admission
 from backend.collab.edge.loop_lag import start_loop_lag_monitor, stop_loop_lag_monitor
 from backend.collab.edge.runtime import Runtime, current_runtime
 
@@ -42,6 +43,7 @@ async def lifespan_app(
             runtime = current_runtime()
             if runtime is not None:
                 await _close(runtime)
+            await close_admission()
             await stop_loop_lag_monitor()
             await send({"type": "lifespan.shutdown.complete"})
             return

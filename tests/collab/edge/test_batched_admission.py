@@ -14,11 +14,13 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AnonymousUser
 from django.db import connections
 
+from backend.collab.edge import admission
 from backend.collab.edge.admission import Batcher, document_admission, token_user
+from backend.collab.storage import pg_admission
 from backend.documents.errors import DocumentNotFound, TandemError
 from backend.documents.models import Document, Membership, Role
 from backend.documents.permissions import document_access, documents_access
-from backend.documents.tokens import user_logout_everywhere
+from backend.documents.tokens import active_users_and_generations, user_logout_everywhere
 from tests.support.factories import make_document, make_user, share
 
 
@@ -48,7 +50,16 @@ def _people() -> People:
 @pytest.fixture
 async def people(transactional_db: None) -> AsyncIterator[People]:
     yield await sync_to_async(_people)()
+    await pg_admission.close()
     await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture(params=["loop", "thread"])
+def queries_from(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where admission's queries run: PostgreSQL's statements sent from the event loop, or
+    the ORM's in the database thread (what SQLite gets), each asked on PostgreSQL here."""
+    monkeypatch.setattr(admission, "_on_loop", lambda: request.param == "loop")
+    return str(request.param)
 
 
 def _outcome(answer: tuple[Document, Role] | BaseException) -> tuple[str, Any]:
@@ -67,7 +78,9 @@ def _cases(p: People) -> list[tuple[Any, Any]]:
     return cases
 
 
-async def test_a_storm_of_access_questions_gets_each_the_single_answer(people: People) -> None:
+async def test_a_storm_of_access_questions_gets_each_the_single_answer(
+    people: People, queries_from: str
+) -> None:
     cases = _cases(people) * 5  # the same pairs asked again in the same round
 
     def one_by_one() -> list[tuple[str, Any]]:
@@ -116,7 +129,34 @@ async def test_the_batch_gate_says_what_the_single_gate_says_for_every_need(
     await sync_to_async(compare)()
 
 
-async def test_token_users_are_answered_together_and_exactly(people: People) -> None:
+async def test_the_loop_statement_says_what_the_orm_says_for_every_need(people: People) -> None:
+    cases = _cases(people)
+    for need in Role:
+        from_loop = await pg_admission.documents_access(requests=cases, need=need)
+        from_orm = await sync_to_async(documents_access)(requests=cases, need=need)
+        for case, answer, expected in zip(cases, from_loop, from_orm, strict=True):
+            assert _outcome(answer) == _outcome(expected), (case, need)
+            if isinstance(expected, TandemError):
+                assert isinstance(answer, TandemError)
+                assert answer.message == expected.message
+
+
+async def test_the_loop_statement_loads_users_as_the_orm_does(people: People) -> None:
+    p = people
+    ids = {p.owner.pk, p.editor.pk, p.inactive.pk, 10**9}
+    await sync_to_async(user_logout_everywhere)(user=p.editor)
+    from_loop = await pg_admission.active_users_and_generations(user_ids=ids)
+    from_orm = await sync_to_async(active_users_and_generations)(user_ids=ids)
+    assert {k: (u.pk, u.username, u.is_active, g) for k, (u, g) in from_loop.items()} == {
+        k: (u.pk, u.username, u.is_active, g) for k, (u, g) in from_orm.items()
+    }
+    assert set(from_loop) == {p.owner.pk, p.editor.pk}
+    assert from_loop[p.editor.pk][1] == 1
+
+
+async def test_token_users_are_answered_together_and_exactly(
+    people: People, queries_from: str
+) -> None:
     p = people
     questions = [
         (p.owner.pk, 0),  # current
@@ -129,7 +169,7 @@ async def test_token_users_are_answered_together_and_exactly(people: People) -> 
     assert [u.pk if u else None for u in users] == [p.owner.pk, p.editor.pk, None, None, None] * 3
 
 
-async def test_revocation_is_seen_by_the_next_question(people: People) -> None:
+async def test_revocation_is_seen_by_the_next_question(people: People, queries_from: str) -> None:
     p = people
     assert await token_user(user_id=p.editor.pk, generation=0) is not None
     assert (await document_admission(user=p.editor, document_id=p.document.pk))[1] == Role.EDITOR
@@ -151,12 +191,11 @@ async def test_revocation_is_seen_by_the_next_question(people: People) -> None:
 async def test_questions_asked_while_a_round_runs_share_the_next_round() -> None:
     rounds: list[list[int]] = []
     release = asyncio.Event()
-    loop = asyncio.get_running_loop()
 
-    def answer_all(questions: list[int]) -> list[int | TandemError]:
+    async def answer_all(questions: list[int]) -> list[int | TandemError]:
         rounds.append(questions)
         if len(rounds) == 1:
-            asyncio.run_coroutine_threadsafe(release.wait(), loop).result(10)
+            await release.wait()
         return [DocumentNotFound() if q < 0 else q * 10 for q in questions]
 
     batcher: Batcher[int, int] = Batcher(answer_all, limit=4)
@@ -173,10 +212,25 @@ async def test_questions_asked_while_a_round_runs_share_the_next_round() -> None
     assert rounds == [[1], [2, -3, 4, 5], [6]]  # at most ``limit`` a round
 
 
+async def test_questions_asked_within_the_gathering_window_share_its_round() -> None:
+    rounds: list[list[int]] = []
+
+    async def answer_all(questions: list[int]) -> list[int | TandemError]:
+        rounds.append(questions)
+        return questions
+
+    batcher: Batcher[int, int] = Batcher(answer_all, gather=0.05)
+    first = asyncio.create_task(batcher.ask(1))
+    for _ in range(5):  # the round's task has started: it is gathering
+        await asyncio.sleep(0)
+    assert await asyncio.gather(first, batcher.ask(2)) == [1, 2]
+    assert rounds == [[1, 2]]
+
+
 async def test_a_failed_round_fails_its_askers_and_the_next_round_runs() -> None:
     calls = 0
 
-    def answer_all(questions: list[int]) -> list[int | TandemError]:
+    async def answer_all(questions: list[int]) -> list[int | TandemError]:
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -191,7 +245,7 @@ async def test_a_failed_round_fails_its_askers_and_the_next_round_runs() -> None
 
 
 async def test_an_asker_that_went_away_does_not_disturb_the_others() -> None:
-    def answer_all(questions: list[int]) -> list[int | TandemError]:
+    async def answer_all(questions: list[int]) -> list[int | TandemError]:
         return questions
 
     batcher: Batcher[int, int] = Batcher(answer_all)
