@@ -184,6 +184,6 @@ async def document_admission(
 
 
 async def close_admission() -> None:
-    """Close the admission queries' idle connections of the event loop (at shutdown)."""
-    if _on_loop():
-        await pg_admission.close()
+    """Close the admission queries' idle connections of the event loop (at shutdown; none
+    on SQLite)."""
+    await pg_admission.close()

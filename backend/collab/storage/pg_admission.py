@@ -22,7 +22,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from backend.collab.storage.pg_loop import LoopConnections
 from backend.documents.errors import TandemError
 from backend.documents.models import Document, Role
-from backend.documents.permissions import access_answers, document_key
+from backend.documents.permissions import access_answers, document_keys
 
 _connections = LoopConnections()
 
@@ -62,9 +62,10 @@ async def documents_access(
 ) -> list[tuple[Document, Role] | TandemError]:
     """``permissions.documents_access`` in one statement: the documents asked for, each with
     the memberships of the users asking."""
-    keys = {key for _, document_id in requests if (key := document_key(document_id))}
+    keys = document_keys(requests)
     user_ids = {user.pk for user, _ in requests if user.pk is not None}
-    rows = await _connections.fetch_all(_DOCUMENTS, (list(user_ids), list(keys)))
+    asked = list({key for key in keys if key})
+    rows = await _connections.fetch_all(_DOCUMENTS, (list(user_ids), asked))
     documents: dict[uuid.UUID, Document] = {}
     memberships: dict[tuple[uuid.UUID, Any], str] = {}
     for document_id, owner_id, member_id, role in rows:
@@ -74,7 +75,7 @@ async def documents_access(
         if member_id is not None:
             memberships[(document_id, member_id)] = role
     return access_answers(
-        requests=requests, documents=documents, memberships=memberships, need=need
+        requests=requests, keys=keys, documents=documents, memberships=memberships, need=need
     )
 
 
