@@ -97,8 +97,10 @@ def _interest_ttl(check_seconds: float) -> float:
 
 async def _create() -> Runtime:
     start_loop_lag_monitor()  # started at lifespan startup already, but daphne sends none
+    store = DjangoUpdateStore()
+    store.open_soon()
     registry = RoomRegistry(
-        store=DjangoUpdateStore(),
+        store=store,
         limits=RoomLimits(
             snapshot_every=settings.SNAPSHOT_EVERY,
             max_awareness_state=settings.WS_MAX_AWARENESS_BYTES,

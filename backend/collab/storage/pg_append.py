@@ -39,7 +39,7 @@ import psycopg
 from django.db import connection
 from django.utils import timezone
 
-from backend.collab.core.ports import Appended
+from backend.collab.core.ports import Appended, PendingWrite
 from backend.collab.storage.group_commit import Batch
 from backend.documents.models import Role
 
@@ -76,6 +76,13 @@ def statement_for(batch: Batch) -> Statement:
             authors.append(write.author_id)
     ids = sorted({document_id for document_id, _ in batch})
     return _CALL, (entries, documents, updates, authors, _EDITING, timezone.now(), ids)
+
+
+def warm_statement() -> Statement:
+    """A call that appends nothing (no document has the nil id), run on each new commit
+    connection before its first commit: the new backend loads the tables' catalogs and plans
+    the function's statements then, not on a room's commit."""
+    return statement_for([(uuid.UUID(int=0), [PendingWrite(b"", 0)])])
 
 
 def appended_from(batch: Batch, rows: list[tuple[Any, ...]]) -> list[Appended | None]:

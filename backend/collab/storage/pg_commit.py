@@ -34,7 +34,11 @@ class LoopCommits:
     """``pg_append.append_batch`` as a coroutine, for ``GroupCommit``."""
 
     def __init__(self) -> None:
-        self._connections = LoopConnections(setup=ONE_PLAN)
+        self._connections = LoopConnections(setup=ONE_PLAN, warm=pg_append.warm_statement())
+
+    def open_soon(self) -> None:
+        """Open (and warm) a commit connection now, ahead of the first commit."""
+        self._connections.open_soon()
 
     async def __call__(self, batch: Batch) -> list[Appended | None]:
         sql, params = pg_append.statement_for(batch)

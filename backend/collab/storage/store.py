@@ -50,6 +50,12 @@ class DjangoUpdateStore(UpdateStore):
 
         self._appends = GroupCommit(commit, parallel=parallel)
 
+    def open_soon(self) -> None:
+        """Open the event loop's commit connection now, so that the first commit need not
+        (PostgreSQL; nothing on SQLite)."""
+        if self._loop_commits is not None:
+            self._loop_commits.open_soon()
+
     async def close(self) -> None:
         """Close the commit connections of the event loop (process shutdown)."""
         if self._loop_commits is not None:

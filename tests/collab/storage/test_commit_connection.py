@@ -1,12 +1,13 @@
 """The commit connection, checked only after a pause or an error: a connection the database
 ended between batches costs at most the first append after it, and nothing acknowledged is
-lost. A cancelled commit closes its connection; ``CONN_MAX_AGE`` bounds a connection's life."""
+lost. A cancelled commit closes its connection; ``CONN_MAX_AGE`` bounds a connection's life,
+and its successor opens beside the path."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -114,27 +115,59 @@ async def test_a_cancelled_commit_leaves_its_connection_unused_and_stores_at_mos
     await commits.close()
 
 
-async def test_a_commit_connection_lives_as_long_as_conn_max_age_says(
-    monkeypatch: pytest.MonkeyPatch, earlier: frozenset[int]
+async def _sessions_when(earlier: frozenset[int], ready: Callable[[set[int]], bool]) -> set[int]:
+    """This test's commit sessions once ``ready`` says so (a connection opened beside the
+    path joins, and the one it replaces leaves, a little after the append that started it)."""
+    for _ in range(500):
+        sessions = await sync_to_async(_commit_sessions)(earlier)
+        if ready(sessions):
+            return sessions
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the commit sessions stayed {sessions}")
+
+
+async def test_a_commit_connection_past_conn_max_age_is_renewed_beside_the_path(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, earlier: frozenset[int]
 ) -> None:
     document = await sync_to_async(make_document)()
-
-    async def sessions_of_three_appends() -> list[set[int]]:
-        store = DjangoUpdateStore()
-        seen = []
-        for _ in range(3):
-            await store.append(document.pk, [PendingWrite(b"x", None)])
-            seen.append(await sync_to_async(_commit_sessions)(earlier))
-        await store.close()
-        return seen
-
-    kept = await sessions_of_three_appends()
-    assert kept[0] == kept[1] == kept[2]
-    assert len(kept[0]) == 1
+    store = DjangoUpdateStore()
+    await store.append(document.pk, [PendingWrite(b"first", None)])
+    (first,) = await sync_to_async(_commit_sessions)(earlier)
+    await store.append(document.pk, [PendingWrite(b"kept", None)])
+    assert await sync_to_async(_commit_sessions)(earlier) == {first}  # young enough: kept
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
-    renewed = await sessions_of_three_appends()
-    assert all(len(sessions) == 1 for sessions in renewed)  # the one before is closed
-    assert len(set.union(*renewed)) == 3
+    # Past its age, the connection still commits while its successor opens: here the
+    # successor cannot connect, and no append waits for it or fails with it.
+    reachable = pg_loop._connect_params
+    monkeypatch.setattr(pg_loop, "_connect_params", lambda: {**reachable(), "port": 1})
+    await store.append(document.pk, [PendingWrite(b"unrenewed", None)])
+    for _ in range(500):
+        if "could not open a database connection ahead of use" in caplog.text:
+            break
+        await asyncio.sleep(0.01)
+    assert "could not open a database connection ahead of use" in caplog.text
+    assert await sync_to_async(_commit_sessions)(earlier) == {first}
+    # Renewed at its next use; the successor then takes its place and the old one is closed.
+    monkeypatch.setattr(pg_loop, "_connect_params", reachable)
+    await store.append(document.pk, [PendingWrite(b"renewing", None)])
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", None)
+    (successor,) = await _sessions_when(earlier, lambda now: len(now) == 1 and first not in now)
+    await store.append(document.pk, [PendingWrite(b"renewed", None)])
+    assert await sync_to_async(_commit_sessions)(earlier) == {successor}
+    assert await sync_to_async(_seqs)(document.pk) == [1, 2, 3, 4, 5]
+    await store.close()
+
+
+async def test_the_first_commit_takes_the_connection_opened_ahead_of_it(
+    earlier: frozenset[int],
+) -> None:
+    document = await sync_to_async(make_document)()
+    store = DjangoUpdateStore()
+    store.open_soon()  # as the runtime does when it starts
+    await store.append(document.pk, [PendingWrite(b"first", None)])  # waits for it, opens none
+    assert len(await sync_to_async(_commit_sessions)(earlier)) == 1
+    assert await sync_to_async(_seqs)(document.pk) == [1]  # the warming call stored nothing
+    await store.close()
 
 
 async def test_the_commit_statement_is_prepared_once_with_one_plan() -> None:
