@@ -41,9 +41,8 @@ from django.utils import timezone
 
 from backend.collab.core.ports import Appended, PendingWrite
 from backend.collab.storage.group_commit import Batch
+from backend.collab.storage.pg_loop import Statement
 from backend.documents.models import Role
-
-Statement = tuple[str, tuple[object, ...]]
 
 _EDITING = [role.value for role in Role if role.allows(Role.EDITOR)]
 """The roles that may edit (``Role.allows``): the SQL rule's list."""
