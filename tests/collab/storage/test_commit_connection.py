@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -115,15 +115,14 @@ async def test_a_cancelled_commit_leaves_its_connection_unused_and_stores_at_mos
     await commits.close()
 
 
-async def _sessions_when(earlier: frozenset[int], ready: Callable[[set[int]], bool]) -> set[int]:
-    """This test's commit sessions once ``ready`` says so (a connection opened beside the
-    path joins, and the one it replaces leaves, a little after the append that started it)."""
+async def _eventually(ready: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait up to 5 s for ``ready`` (a connection opened beside the path joins, and the one
+    it replaces leaves, a little after the append that started it)."""
     for _ in range(500):
-        sessions = await sync_to_async(_commit_sessions)(earlier)
-        if ready(sessions):
-            return sessions
+        if await ready():
+            return
         await asyncio.sleep(0.01)
-    raise AssertionError(f"the commit sessions stayed {sessions}")
+    raise AssertionError(f"waited 5 s for {what}")
 
 
 async def test_a_commit_connection_past_conn_max_age_is_renewed_beside_the_path(
@@ -141,17 +140,24 @@ async def test_a_commit_connection_past_conn_max_age_is_renewed_beside_the_path(
     reachable = pg_loop._connect_params
     monkeypatch.setattr(pg_loop, "_connect_params", lambda: {**reachable(), "port": 1})
     await store.append(document.pk, [PendingWrite(b"unrenewed", None)])
-    for _ in range(500):
-        if "could not open a database connection ahead of use" in caplog.text:
-            break
-        await asyncio.sleep(0.01)
-    assert "could not open a database connection ahead of use" in caplog.text
+    failed = "could not open a database connection ahead of use"
+
+    async def renewal_failed() -> bool:
+        return failed in caplog.text
+
+    await _eventually(renewal_failed, "the failed renewal's warning")
     assert await sync_to_async(_commit_sessions)(earlier) == {first}
     # Renewed at its next use; the successor then takes its place and the old one is closed.
     monkeypatch.setattr(pg_loop, "_connect_params", reachable)
     await store.append(document.pk, [PendingWrite(b"renewing", None)])
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", None)
-    (successor,) = await _sessions_when(earlier, lambda now: len(now) == 1 and first not in now)
+
+    async def replaced() -> bool:
+        now = await sync_to_async(_commit_sessions)(earlier)
+        return len(now) == 1 and first not in now
+
+    await _eventually(replaced, "the successor alone")
+    (successor,) = await sync_to_async(_commit_sessions)(earlier)
     await store.append(document.pk, [PendingWrite(b"renewed", None)])
     assert await sync_to_async(_commit_sessions)(earlier) == {successor}
     assert await sync_to_async(_seqs)(document.pk) == [1, 2, 3, 4, 5]
