@@ -14,8 +14,8 @@ serving while its successor opens, runs ``setup`` and is warmed (``warm``), and 
 closed once the successor is idle. Opened on the path, a new commit connection cost the
 commit that waited for it 6-9 ms alone (connecting 2-4 ms, then a new backend loading its
 catalogs and planning the function's statements: a first call of 3.7-5.2 ms against 0.5-0.8
-later), and with the default of 60 s that was a stall a minute: every Tandem run of the
-bench's 10-document fan-out had its largest delivery latency at 17.7-18.6 ms, and 5.8-6.5 ms
+later), and with the default of 60 s that was a stall a minute: every one-process Tandem
+run of the bench's 10-document fan-out had its largest delivery at 17.7-18.6 ms, 5.8-6.5 ms
 once renewals left the path (docs/performance.md).
 """
 
