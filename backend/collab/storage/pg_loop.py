@@ -40,6 +40,10 @@ Statement = tuple[str, tuple[object, ...]]
 class _Connection:
     def __init__(self, conn: psycopg.AsyncConnection[Any], loop: asyncio.AbstractEventLoop):
         self.conn = conn
+        # One cursor for the connection's life: run again with the same query object, a
+        # cursor keeps the dumpers it chose (a new one looks them up again: dumping a
+        # one-write append's parameters took 19 us so, 12 us on a cursor run again).
+        self.cursor = conn.cursor()
         self.loop = loop
         self.opened_at = self.used_at = time.monotonic()
         # Opening the connection that replaces this one (past CONN_MAX_AGE); once it is
@@ -72,9 +76,8 @@ class LoopConnections:
         held = await self._take()
         try:
             with connection.wrap_database_errors:  # Django's exceptions, as its thread raises
-                async with psycopg.AsyncCursor(held.conn) as cursor:
-                    await cursor.execute(sql, params, prepare=True)
-                    rows = await cursor.fetchall()
+                await held.cursor.execute(sql, params, prepare=True)
+                rows = await held.cursor.fetchall()
         except BaseException:
             await held.conn.close()  # the statement's fate is unknown: this connection is done
             raise
