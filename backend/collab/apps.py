@@ -9,6 +9,9 @@ class CollabConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # psycopg copies its adapters into each connection as it opens: the typed arrays'
+        # dumpers are registered before Django opens any.
+        import backend.collab.storage.pg_arrays  # noqa: F401
         from backend.collab.edge import access_events
         from backend.documents.signals import access_changed
 

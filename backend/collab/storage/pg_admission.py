@@ -19,6 +19,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 
+from backend.collab.storage.pg_arrays import Int8Array, UuidArray
 from backend.collab.storage.pg_loop import LoopConnections
 from backend.documents.errors import TandemError
 from backend.documents.models import Document, Role
@@ -35,13 +36,13 @@ _DOCUMENT_FIELDS = ["id", "owner_id"]
 _USERS = (
     'SELECT u."id", u."username", u."is_active", coalesce(s."token_generation", 0)'
     ' FROM "auth_user" u LEFT JOIN "documents_accountstate" s ON s."user_id" = u."id"'
-    ' WHERE u."id" = ANY(%s::bigint[]) AND u."is_active"'
+    ' WHERE u."id" = ANY(%b::bigint[]) AND u."is_active"'
 )
 _DOCUMENTS = (
     'SELECT d."id", d."owner_id", m."user_id", m."role" FROM "documents_document" d'
     ' LEFT JOIN "documents_membership" m'
-    ' ON m."document_id" = d."id" AND m."user_id" = ANY(%s::bigint[])'
-    ' WHERE d."id" = ANY(%s::uuid[])'
+    ' ON m."document_id" = d."id" AND m."user_id" = ANY(%b::bigint[])'
+    ' WHERE d."id" = ANY(%b::uuid[])'
 )
 
 
@@ -49,7 +50,7 @@ async def active_users_and_generations(*, user_ids: Collection[int]) -> dict[int
     """``tokens.active_users_and_generations``: the active accounts among ``user_ids`` with
     their current token generation. Each ``User`` holds its id, username and ``is_active``
     (the rest deferred: a socket needs no more)."""
-    rows = await _connections.fetch_all(_USERS, (list(user_ids),))
+    rows = await _connections.fetch_all(_USERS, (Int8Array(user_ids),))
     found = {}
     for user_id, username, is_active, generation in rows:
         user = User.from_db("default", _USER_FIELDS, [user_id, username, is_active])
@@ -64,8 +65,8 @@ async def documents_access(
     the memberships of the users asking."""
     keys = document_keys(requests)
     user_ids = {user.pk for user, _ in requests if user.pk is not None}
-    asked = list({key for key in keys if key})
-    rows = await _connections.fetch_all(_DOCUMENTS, (list(user_ids), asked))
+    asked = UuidArray({key for key in keys if key})
+    rows = await _connections.fetch_all(_DOCUMENTS, (Int8Array(user_ids), asked))
     documents: dict[uuid.UUID, Document] = {}
     memberships: dict[tuple[uuid.UUID, Any], str] = {}
     for document_id, owner_id, member_id, role in rows:

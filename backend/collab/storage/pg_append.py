@@ -41,15 +41,16 @@ from django.utils import timezone
 
 from backend.collab.core.ports import Appended, PendingWrite
 from backend.collab.storage.group_commit import Batch
+from backend.collab.storage.pg_arrays import ByteaArray, Int4Array, Int8Array, TextArray, UuidArray
 from backend.collab.storage.pg_loop import Statement
 from backend.documents.models import Role
 
-_EDITING = [role.value for role in Role if role.allows(Role.EDITOR)]
+_EDITING = TextArray(role.value for role in Role if role.allows(Role.EDITOR))
 """The roles that may edit (``Role.allows``): the SQL rule's list."""
 
 _CALL = (
     "SELECT * FROM collab_append_updates("
-    "%s::int[], %s::uuid[], %s::bytea[], %s::bigint[], %s::text[], %s::timestamptz, %s::uuid[])"
+    "%b::int[], %b::uuid[], %b::bytea[], %b::bigint[], %b::text[], %b::timestamptz, %b::uuid[])"
 )
 
 
@@ -63,17 +64,17 @@ def append_batch(batch: Batch) -> list[Appended | None]:
 def statement_for(batch: Batch) -> Statement:
     """The statement that appends ``batch``, with its parameters: to run prepared
     (``_run_prepared``, or ``pg_commit`` on the event loop)."""
-    entries: list[int] = []
-    documents: list[uuid.UUID] = []
-    updates: list[bytes] = []
-    authors: list[int | None] = []
+    entries = Int4Array()
+    documents = UuidArray()
+    updates = ByteaArray()
+    authors = Int8Array()
     for entry, (document_id, writes) in enumerate(batch):
         for write in writes:
             entries.append(entry)
             documents.append(document_id)
             updates.append(write.update)
             authors.append(write.author_id)
-    ids = sorted({document_id for document_id, _ in batch})
+    ids = UuidArray(sorted({document_id for document_id, _ in batch}))
     return _CALL, (entries, documents, updates, authors, _EDITING, timezone.now(), ids)
 
 

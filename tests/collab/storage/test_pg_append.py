@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from django.db import DataError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from backend.collab.core.ports import Appended, PendingWrite
 from backend.collab.models import DocumentUpdate
@@ -180,16 +180,46 @@ def test_a_write_is_judged_by_the_removal_it_waited_for() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_append_rolls_back_and_the_connection_goes_on() -> None:
-    """An error inside the call (here the database refusing an author id out of range)
-    ends the append's own transaction: nothing stored, the row lock released, and the next
-    append on the same connection commits."""
+    """An error inside the call (here a row in the way of the next number: the insert
+    breaks the log's unique ``(document, seq)``) ends the append's own transaction: nothing
+    stored, the row lock released, and the next append on the same connection commits."""
     document = make_document()
-    with pytest.raises(DataError):
-        pg_append.append_batch([(document.pk, [PendingWrite(b"bad", 2**70)])])
+    in_the_way = DocumentUpdate.objects.create(document=document, seq=1, update=b"in the way")
+    with pytest.raises(IntegrityError):
+        pg_append.append_batch([(document.pk, [PendingWrite(b"bad", None)])])
     assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     with transaction.atomic():  # NOWAIT: fails at once if the row were still locked
         assert list(Document.objects.select_for_update(nowait=True).filter(pk=document.pk))
+    assert Document.objects.get(pk=document.pk).head_seq == 0
+    in_the_way.delete()
     assert pg_append.append_batch([(document.pk, [PendingWrite(b"good", None)])]) == [
         Appended(0, frozenset())
     ]
     assert _log(document.pk) == [(1, b"good", None)]
+
+
+@pytest.mark.django_db
+def test_one_prepared_statement_whatever_the_sizes_of_ids() -> None:
+    """The call's parameters have one type each: an author id past 32,767 or a batch with
+    no author at all runs the statement already prepared, not a second one (a new plan for
+    every size psycopg would pick for an integer array)."""
+    document = make_document()
+    big = make_user(pk=70_000)
+    share(document, big, Role.EDITOR)
+    batches = [
+        [PendingWrite(b"a", document.owner_id)],
+        [PendingWrite(b"b", big.pk), PendingWrite(b"c", document.owner_id)],
+        [PendingWrite(b"d", big.pk)],
+        [PendingWrite(b"e", None)],
+    ]
+    for writes in batches:
+        pg_append.append_batch([(document.pk, writes)])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT parameter_types::text FROM pg_prepared_statements"
+            " WHERE statement LIKE '%%collab_append_updates%%'"
+        )
+        prepared = cursor.fetchall()
+    types = '{integer[],uuid[],bytea[],bigint[],text[],"timestamp with time zone",uuid[]}'
+    assert prepared == [(types,)]
+    assert [seq for seq, _, _ in _log(document.pk)] == [1, 2, 3, 4, 5]
