@@ -4,7 +4,8 @@ the statements Tandem prepares (``pg_append``, ``pg_admission``).
 Given a plain list, psycopg looks at its elements to choose the array's type: it sized an
 integer array by its largest value (``smallint[]`` until an author's id passed 32,767, then
 ``integer[]``), and could not type an empty list or one of ``None`` alone. Each type it chose
-was a prepared statement of its own, planned afresh at its first use on each connection.
+was a prepared statement of its own, parsed and planned at its first use on each connection
+(the append's: 0.2-0.4 ms more than a call prepared already, once per connection).
 Typed here, a statement has one set of parameter types, and dumping is cheaper: the append's
 parameters for one / ten writes took 36 / 83 us of the event loop to dump as plain lists,
 19 / 29 us typed, 12 / 21 us typed on a cursor that is run again (``pg_loop``).
