@@ -20,7 +20,7 @@ from tests.support.live_notifications import EventStream, NotificationSocket
 from tests.support.rest import api
 from tests.support.scene import FAST, Scene
 from tests.support.servers import TandemProcess, free_port, listening
-from tests.support.waiting import wait_until
+from tests.support.waiting import wait_until, wait_until_async
 
 STREAM = "/api/notifications/stream/"
 
@@ -87,7 +87,16 @@ async def test_sse_and_websocket_through_nginx(
     finally:
         await stream.close()
         await socket.close()
-    logged = access_log.read_text()
+
+    # nginx logs a request as it ends, once it has seen the client go: the two lines may come
+    # a moment after the closes above, in either order.
+    def both_logged() -> str:
+        text = access_log.read_text()
+        return text if STREAM in text and "/ws/notifications/" in text else ""
+
+    logged = await wait_until_async(
+        both_logged, what=lambda: f"both requests in nginx's access log: {access_log.read_text()!r}"
+    )
     assert STREAM in logged
     assert "/ws/notifications/" in logged
     assert token not in logged
