@@ -8,10 +8,15 @@ what a Yjs relay costs in Python before any framework, auth or durability.
 With ``--durable DSN`` it is the floor of a durable relay: every update is committed to
 PostgreSQL (one prepared INSERT per group commit in one round trip: the updates of every
 room that arrive while a commit runs share the next transaction and its flush) before it
-is relayed, the promise Tandem keeps. Still no auth, sequence numbers, fan-out across
-processes or replay.
+is relayed, the promise Tandem keeps. Still no auth, sequence numbers or replay.
+
+With ``--redis URL`` several such processes serve the same rooms, as Tandem's replicas do:
+every frame a client sends is published on Redis (after its commit, with ``--durable``), and
+what another process publishes is applied to the room's Doc and relayed to this process's
+clients. That is the floor of two replicas: Tandem adds sequence numbers and repair.
 
 Usage: python bench/bare_relay.py [--host 127.0.0.1] [--port 8766] [--durable DSN]
+       [--redis URL]
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Any
 
 import psycopg
+import redis.asyncio
 import uvloop
 from pycrdt import Doc, YMessageType, YSyncMessageType, create_sync_message, handle_sync_message
 from websockets.asyncio.server import ServerConnection, broadcast, serve
@@ -66,8 +73,37 @@ class Log:
                 done.set_result(None)
 
 
+class Peers:
+    """The other processes: PUBLISH each local frame; apply and relay what they publish."""
+
+    PREFIX = "bare-relay:"
+
+    def __init__(self, url: str) -> None:
+        self.redis = redis.asyncio.from_url(url)
+        self.origin = os.urandom(8)  # this process's mark, to skip its own messages
+
+    async def publish(self, room: str, frame: bytes) -> None:
+        await self.redis.publish(self.PREFIX + room, self.origin + frame)
+
+    async def listen(self) -> None:
+        pubsub = self.redis.pubsub()
+        await pubsub.psubscribe(self.PREFIX + "*")
+        async for message in pubsub.listen():
+            data = message["data"]
+            if message["type"] != "pmessage" or data[:8] == self.origin:
+                continue
+            room = rooms.get(message["channel"].decode()[len(self.PREFIX) :])
+            frame = data[8:]
+            if room is None or len(frame) < 2:
+                continue
+            if frame[0] == YMessageType.SYNC:
+                handle_sync_message(frame[1:], room.doc)
+            broadcast(room.clients, frame)
+
+
 rooms: dict[str, Room] = {}
 log: Log | None = None
+peers: Peers | None = None
 
 
 async def handle(ws: ServerConnection) -> None:
@@ -90,8 +126,12 @@ async def handle(ws: ServerConnection) -> None:
                     if log is not None:
                         await log.append(name, frame)
                     broadcast((c for c in room.clients if c is not ws), frame)
+                    if peers is not None:
+                        await peers.publish(name, frame)
             elif frame[0] == YMessageType.AWARENESS:
                 broadcast((c for c in room.clients if c is not ws), frame)
+                if peers is not None:
+                    await peers.publish(name, frame)
     except ConnectionClosed:
         pass
     finally:
@@ -102,19 +142,24 @@ async def handle(ws: ServerConnection) -> None:
 
 async def open_log(dsn: str) -> Log:
     conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS bare_relay_update"
-        " (id bigserial PRIMARY KEY, room text NOT NULL, body bytea NOT NULL)"
-    )
+    with contextlib.suppress(psycopg.errors.UniqueViolation):  # another process's CREATE won
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS bare_relay_update"
+            " (id bigserial PRIMARY KEY, room text NOT NULL, body bytea NOT NULL)"
+        )
     await conn.execute("TRUNCATE bare_relay_update")
     return Log(conn)
 
 
-async def main(host: str, port: int, durable: str | None) -> None:
-    global log
+async def main(host: str, port: int, durable: str | None, redis_url: str | None) -> None:
+    global log, peers
     if durable:
         log = await open_log(durable)
+    if redis_url:
+        peers = Peers(redis_url)
     async with serve(handle, host, port, compression=None, max_size=1 << 20, max_queue=None):
+        if peers is not None:
+            await peers.listen()  # for as long as the process runs
         await asyncio.get_running_loop().create_future()
 
 
@@ -123,7 +168,8 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--durable", metavar="DSN", help="commit every update to PostgreSQL first")
+    parser.add_argument("--redis", metavar="URL", help="share rooms with other processes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(main(args.host, args.port, args.durable))
+        uvloop.run(main(args.host, args.port, args.durable, args.redis))

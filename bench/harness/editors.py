@@ -20,7 +20,7 @@ from .report import fmt, log, median, percentile, summarize_runs
 from .servers import CRASHES, TOKENS, Server, tandem_bytes, tandem_metric
 
 BIG_SERVERS = {"tandem", "tandem-2r", "y-websocket", "hocuspocus"}
-FLOORS = {"bare-relay", "bare-durable"}
+FLOORS = {"bare-relay", "bare-durable", "bare-durable-2r"}
 """The fan-out with editors also runs on the two floors: whether target 10 is out of any
 durable relay's reach is read there. The big room and the big document compare with the
 servers users run, as before."""

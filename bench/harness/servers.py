@@ -23,6 +23,7 @@ from .config import (
     METRICS_TOKEN,
     NODE_BIN,
     PROJECT_PY,
+    REDIS_URL,
     ROOT,
     TANDEM_ENV,
 )
@@ -57,6 +58,7 @@ class Server:
     commands: list[list[str]]
     env: dict[str, str] = field(default_factory=dict)
     durable: bool = False
+    fanout_only: bool = False  # a floor for the fan-out targets: not in audience, saturation
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
 
@@ -123,6 +125,8 @@ def wait_http(url: str, timeout: float = 60) -> None:
 
 def make_servers(selected: set[str] | None) -> list[Server]:
     tandem = [str(PROJECT_PY), "-m", "backend.serve"]
+    bare = [str(PROJECT_PY), "bench/bare_relay.py", "--port", "{port}"]
+    bare_durable_2r = [*bare, "--durable", DATABASE_URL, "--redis", REDIS_URL]
     servers = [
         Server("tandem", "Tandem (1 process)", "tandem", [tandem], TANDEM_ENV, durable=True),
         Server(
@@ -150,23 +154,22 @@ def make_servers(selected: set[str] | None) -> list[Server]:
             "bare-relay",
             "bare relay (pycrdt+websockets)",
             "path",
-            [[str(PROJECT_PY), "bench/bare_relay.py", "--port", "{port}"]],
+            [bare],
         ),
         Server(
             "bare-durable",
             "bare relay + PostgreSQL group commit",
             "path",
-            [
-                [
-                    str(PROJECT_PY),
-                    "bench/bare_relay.py",
-                    "--port",
-                    "{port}",
-                    "--durable",
-                    DATABASE_URL,
-                ]
-            ],
+            [[*bare, "--durable", DATABASE_URL]],
             durable=True,
+        ),
+        Server(
+            "bare-durable-2r",
+            "bare relay + PostgreSQL, 2 processes over Redis",
+            "path",
+            [bare_durable_2r, bare_durable_2r],
+            durable=True,
+            fanout_only=True,
         ),
     ]
     # Experiments (bench/experiments/tandem_patched.py): run only when named in --servers.

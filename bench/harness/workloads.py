@@ -83,6 +83,7 @@ def workload_fanout(
 
 
 def workload_audience(servers: list[Server], plan: Plan) -> dict[str, Any]:
+    servers = [s for s in servers if not s.fanout_only]
     out: dict[str, Any] = {s.name: {} for s in servers}
     for readers in plan.audience:
         for server in servers:
@@ -125,7 +126,7 @@ def workload_audience(servers: list[Server], plan: Plan) -> dict[str, Any]:
 
 def workload_saturation(servers: list[Server], plan: Plan) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for server in servers:
+    for server in [s for s in servers if not s.fanout_only]:
         results = []
         for _ in range(plan.saturation_runs):
             docs = docs_for(server, plan.saturation_docs, "saturation")
@@ -166,7 +167,7 @@ def workload_catchup(servers: list[Server], plan: Plan) -> dict[str, Any]:
     replays from a sequence number with its ``hello`` extension)."""
     out: dict[str, Any] = {}
     for server in servers:
-        if len(server.commands) > 1 and not plan.catchup_replicas:
+        if server.fanout_only or (len(server.commands) > 1 and not plan.catchup_replicas):
             continue  # ~100 s at Tandem's ~100 updates/s; the quick pass covers the replicas
         [doc] = docs_for(server, 1, "catchup")
         modes = [False, True] if server.style == "tandem" else [False]
