@@ -2,8 +2,11 @@
 
 One pycrdt Doc per room (the URL path), the standard sync handshake, and every update
 frame relayed as the same bytes to the room's other sockets. Awareness frames are relayed
-as they came. Nothing is validated beyond what pycrdt does and nothing is stored: this is
-what a Yjs relay costs in Python before any framework, auth or durability.
+as they came, except echoes: a client id belongs to the first socket that sets it, and a
+frame carrying an id owned by another socket (standard providers echo every state they
+hear) is dropped, as Tandem drops it. Nothing is validated beyond what pycrdt does and
+nothing is stored: this is what a Yjs relay costs in Python before any framework, auth or
+durability.
 
 With ``--durable DSN`` it is the floor of a durable relay: every update is committed to
 PostgreSQL (one prepared INSERT per group commit in one round trip: the updates of every
@@ -40,6 +43,41 @@ class Room:
     def __init__(self) -> None:
         self.doc: Doc[Any] = Doc()
         self.clients: set[ServerConnection] = set()
+        self.owners: dict[int, object] = {}  # awareness client id -> the socket that set it
+
+    def owns(self, sender: object, ids: list[int]) -> bool:
+        """Whether every id is ``sender``'s; an id nobody holds becomes its sender's."""
+        return all(self.owners.setdefault(i, sender) is sender for i in ids)
+
+    def leave(self, ws: ServerConnection) -> None:
+        self.clients.discard(ws)
+        self.owners = {i: owner for i, owner in self.owners.items() if owner is not ws}
+
+
+def read_uint(data: bytes, pos: int) -> tuple[int, int]:
+    """lib0's variable-length unsigned integer at ``pos``; the value and the next position."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def awareness_ids(frame: bytes) -> list[int]:
+    """The client ids of an awareness frame: type, length, count, then (id, clock, state)."""
+    _, pos = read_uint(frame, 1)
+    count, pos = read_uint(frame, pos)
+    ids = []
+    for _ in range(count):
+        client, pos = read_uint(frame, pos)
+        _, pos = read_uint(frame, pos)
+        size, pos = read_uint(frame, pos)
+        ids.append(client)
+        pos += size
+    return ids
 
 
 class Log:
@@ -98,6 +136,8 @@ class Peers:
                 continue
             if frame[0] == YMessageType.SYNC:
                 handle_sync_message(frame[1:], room.doc)
+            elif frame[0] == YMessageType.AWARENESS:
+                room.owns(self, awareness_ids(frame))  # so local echoes of it are dropped
             broadcast(room.clients, frame)
 
 
@@ -129,13 +169,18 @@ async def handle(ws: ServerConnection) -> None:
                     if peers is not None:
                         await peers.publish(name, frame)
             elif frame[0] == YMessageType.AWARENESS:
+                try:
+                    if not room.owns(ws, awareness_ids(frame)):
+                        continue  # an echo of another socket's state
+                except IndexError:
+                    continue
                 broadcast((c for c in room.clients if c is not ws), frame)
                 if peers is not None:
                     await peers.publish(name, frame)
     except ConnectionClosed:
         pass
     finally:
-        room.clients.discard(ws)
+        room.leave(ws)
         if not room.clients:
             rooms.pop(name, None)
 

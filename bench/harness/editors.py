@@ -21,9 +21,10 @@ from .servers import CRASHES, TOKENS, Server, tandem_bytes, tandem_metric
 
 BIG_SERVERS = {"tandem", "tandem-2r", "y-websocket", "hocuspocus"}
 FLOORS = {"bare-relay", "bare-durable", "bare-durable-2r"}
-"""The fan-out with editors also runs on the two floors: whether target 10 is out of any
-durable relay's reach is read there. The big room and the big document compare with the
-servers users run, as before."""
+"""The fan-out with editors and the big room up to ``FLOORS_BIGROOM_MAX`` editors also run on
+the floors: whether targets 9 and 10 are out of any durable relay's reach is read there. The
+big document compares with the servers users run."""
+FLOORS_BIGROOM_MAX = 100
 
 
 class Providers:
@@ -225,7 +226,9 @@ def workload_bigroom(servers: list[Server], plan: Plan) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for size in plan.bigroom_sizes:
         processes = max(2, -(-size // plan.bigroom_per_process))
-        for server in [s for s in servers if s.name in BIG_SERVERS]:
+        # The floors relay every cursor to everyone (250,000 frames/s at 500): up to 100.
+        names = BIG_SERVERS | (FLOORS if size <= FLOORS_BIGROOM_MAX else set())
+        for server in [s for s in servers if s.name in names]:
             key = f"{server.name} {size}"
             load = os.getloadavg()[0]
             try:
