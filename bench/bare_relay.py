@@ -14,9 +14,10 @@ room that arrive while a commit runs share the next transaction and its flush) b
 is relayed, the promise Tandem keeps. Still no auth, sequence numbers or replay.
 
 With ``--redis URL`` several such processes serve the same rooms, as Tandem's replicas do:
-every frame a client sends is published on Redis (after its commit, with ``--durable``), and
-what another process publishes is applied to the room's Doc and relayed to this process's
-clients. That is the floor of two replicas: Tandem adds sequence numbers and repair.
+every frame a client sends is published on Redis (an update after its commit, with
+``--durable``), and what another process publishes is applied to the room's Doc and relayed
+to this process's clients. That is the floor of two replicas: Tandem adds sequence numbers
+and repair.
 
 Usage: python bench/bare_relay.py [--host 127.0.0.1] [--port 8766] [--durable DSN]
        [--redis URL]

@@ -58,7 +58,7 @@ class Server:
     commands: list[list[str]]
     env: dict[str, str] = field(default_factory=dict)
     durable: bool = False
-    fanout_only: bool = False  # a floor for the fan-out targets: not in audience, saturation
+    fanout_only: bool = False  # a floor for fan-out targets: no audience, saturation, catch-up
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
 
