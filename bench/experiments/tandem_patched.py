@@ -2,7 +2,8 @@
 
 Runs ``python -m backend.serve`` after monkeypatching, so a suggested change to backend/ can
 be measured by the same suite before anyone edits backend/. ``harness/servers.py`` offers these
-as the servers ``tandem-nohop`` and ``tandem-nohop-pool`` (only when named with ``--servers``).
+as the servers ``tandem-nohop``, ``tandem-nohop-pool`` and ``tandem-stages`` (only when named
+with ``--servers``).
 
 --no-frame-hop  Channels 4.3's ``AsyncConsumer.dispatch`` awaits ``aclose_old_connections()``
                 (a ``sync_to_async`` call in the one thread-sensitive thread) before *every*
@@ -12,12 +13,22 @@ as the servers ``tandem-nohop`` and ``tandem-nohop-pool`` (only when named with 
 --db-pool       Run the update store's calls with ``thread_sensitive=False`` (a pool of threads,
                 one database connection each) instead of the single shared thread, so rooms
                 commit in parallel.
+--stages        Change nothing; time the stages of each client update in the room: waiting
+                in the room's queue (from ``Room.receive`` to its integration), integrating
+                it, the append (``store.append``, the PostgreSQL commit) and delivering it
+                (``Room._deliver``: building the frame and writing it to every socket). At
+                exit their p50 / p99 / max go to the JSON file ``$TANDEM_STAGES_FILE``.
 """
 
 from __future__ import annotations
 
+import atexit
+import collections
+import json
+import os
 import runpy
 import sys
+import time
 from typing import Any
 
 
@@ -49,11 +60,73 @@ def pooled_store() -> None:
     store.in_db_thread = lambda function: database_sync_to_async(function, thread_sensitive=False)  # type: ignore[attr-defined]
 
 
+def time_stages(path: str) -> None:
+    import django
+
+    django.setup()
+    from backend.collab.core.room import Room
+    from backend.collab.storage.store import DjangoUpdateStore
+
+    samples: dict[str, list[float]] = {"queue": [], "integrate": [], "append": [], "deliver": []}
+    arrived: dict[int, collections.deque[float]] = collections.defaultdict(collections.deque)
+    clock = time.perf_counter
+
+    def timed(name: str, function: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            t0 = clock()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                samples[name].append(clock() - t0)
+
+        return call
+
+    receive, integrate = Room.receive, Room._apply_client_update
+    append = DjangoUpdateStore.append
+
+    def stamped_receive(self: Room, peer: Any, frame: bytes) -> None:
+        if frame[:2] == b"\x00\x02":  # a sync update: it goes through the room's queue
+            arrived[id(self)].append(clock())
+        receive(self, peer, frame)
+
+    def waited_integrate(self: Room, write: Any) -> Any:
+        if arrived[id(self)]:
+            samples["queue"].append(clock() - arrived[id(self)].popleft())
+        return timed("integrate", integrate)(self, write)
+
+    async def timed_append(self: Any, *args: Any) -> Any:
+        t0 = clock()
+        try:
+            return await append(self, *args)
+        finally:
+            samples["append"].append(clock() - t0)
+
+    Room.receive = stamped_receive  # type: ignore[method-assign]
+    Room._apply_client_update = waited_integrate  # type: ignore[method-assign]
+    Room._deliver = timed("deliver", Room._deliver)  # type: ignore[method-assign]
+    DjangoUpdateStore.append = timed_append  # type: ignore[method-assign,assignment]
+
+    def write() -> None:
+        out = {}
+        for name, values in samples.items():
+            ordered = sorted(values) or [0.0]
+            out[name] = {"n": len(values)} | {
+                f"{label}_ms": ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1e3
+                for label, p in (("p50", 0.5), ("p99", 0.99), ("max", 1.0))
+            }
+        with open(path, "w") as file:
+            json.dump(out, file, indent=1)
+
+    atexit.register(write)
+
+
 if __name__ == "__main__":
     flags = set(sys.argv[1:])
     if "--no-frame-hop" in flags:
         skip_frame_hop()
     if "--db-pool" in flags:
         pooled_store()
+    if "--stages" in flags:
+        time_stages(os.environ["TANDEM_STAGES_FILE"])
     sys.argv = [sys.argv[0]]
     runpy.run_module("backend.serve", run_name="__main__", alter_sys=True)

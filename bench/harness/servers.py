@@ -192,6 +192,16 @@ def make_servers(selected: set[str] | None) -> list[Server]:
             durable=True,
         ),
     ]
+    experiments.append(
+        Server(
+            "tandem-stages",
+            "Tandem, each update's stages timed",
+            "tandem",
+            [[*patched, "--stages"]],
+            {**TANDEM_ENV, "TANDEM_STAGES_FILE": str(LOGS / "tandem-stages.json")},
+            durable=True,
+        )
+    )
     floor = [str(PROJECT_PY), "bench/experiments/asgi_floor.py", "{port}"]
     experiments += [
         Server("asgi-floor", "uvicorn + raw ASGI handshake", "path", [floor], TANDEM_ENV),
