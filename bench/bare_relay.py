@@ -35,7 +35,14 @@ from typing import Any
 import psycopg
 import redis.asyncio
 import uvloop
-from pycrdt import Doc, YMessageType, YSyncMessageType, create_sync_message, handle_sync_message
+from pycrdt import (
+    Decoder,
+    Doc,
+    YMessageType,
+    YSyncMessageType,
+    create_sync_message,
+    handle_sync_message,
+)
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -55,29 +62,15 @@ class Room:
         self.owners = {i: owner for i, owner in self.owners.items() if owner is not ws}
 
 
-def read_uint(data: bytes, pos: int) -> tuple[int, int]:
-    """lib0's variable-length unsigned integer at ``pos``; the value and the next position."""
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
 def awareness_ids(frame: bytes) -> list[int]:
-    """The client ids of an awareness frame: type, length, count, then (id, clock, state)."""
-    _, pos = read_uint(frame, 1)
-    count, pos = read_uint(frame, pos)
+    """The client ids of an awareness frame: type, length, count, then (id, clock, state).
+    Raises IndexError or RuntimeError (pycrdt's "Y protocol error") when it is cut short."""
+    update = Decoder(Decoder(frame[1:]).read_message() or b"")
     ids = []
-    for _ in range(count):
-        client, pos = read_uint(frame, pos)
-        _, pos = read_uint(frame, pos)
-        size, pos = read_uint(frame, pos)
-        ids.append(client)
-        pos += size
+    for _ in range(update.read_var_uint()):
+        ids.append(update.read_var_uint())
+        update.read_var_uint()  # clock
+        update.read_message()  # the state, skipped undecoded
     return ids
 
 
@@ -173,7 +166,7 @@ async def handle(ws: ServerConnection) -> None:
                 try:
                     if not room.owns(ws, awareness_ids(frame)):
                         continue  # an echo of another socket's state
-                except IndexError:
+                except (IndexError, RuntimeError):
                     continue
                 broadcast((c for c in room.clients if c is not ws), frame)
                 if peers is not None:
