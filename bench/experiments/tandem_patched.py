@@ -79,13 +79,16 @@ def time_stages(path: str) -> None:
     arrived: dict[int, collections.deque[float]] = collections.defaultdict(collections.deque)
     clock = time.perf_counter
 
+    def record(name: str, since: float) -> None:
+        samples[name].append((time.time(), clock() - since))
+
     def timed(name: str, function: Any) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
             t0 = clock()
             try:
                 return function(*args, **kwargs)
             finally:
-                samples[name].append((time.time(), clock() - t0))
+                record(name, t0)
 
         return call
 
@@ -99,7 +102,7 @@ def time_stages(path: str) -> None:
 
     def waited_integrate(self: Room, write: Any) -> Any:
         if arrived[id(self)]:
-            samples["queue"].append((time.time(), clock() - arrived[id(self)].popleft()))
+            record("queue", arrived[id(self)].popleft())
         return timed("integrate", integrate)(self, write)
 
     async def timed_append(self: Any, *args: Any) -> Any:
@@ -107,7 +110,7 @@ def time_stages(path: str) -> None:
         try:
             return await append(self, *args)
         finally:
-            samples["append"].append((time.time(), clock() - t0))
+            record("append", t0)
 
     Room.receive = stamped_receive  # type: ignore[method-assign]
     Room._apply_client_update = waited_integrate  # type: ignore[method-assign]
