@@ -13,10 +13,12 @@ with ``--servers``).
 --db-pool       Run the update store's calls with ``thread_sensitive=False`` (a pool of threads,
                 one database connection each) instead of the single shared thread, so rooms
                 commit in parallel.
---stages        Change nothing; time the stages of each client update in the room: waiting
-                in the room's queue (from ``Room.receive`` to its integration), integrating
-                it, the append (``store.append``, the PostgreSQL commit) and delivering it
-                (``Room._deliver``: building the frame and writing it to every socket).
+--stages        Change nothing; time the stages of each client update: *ingress* (from the
+                bytes reaching uvicorn's protocol to ``Room.receive``), waiting in the room's
+                queue (to its integration), integrating it, the append (``store.append``,
+                the PostgreSQL commit), delivering it (``Room._deliver``: building the frame
+                and writing it to every socket), and *resident*: from the bytes' arrival to
+                the end of their delivery.
                 Every 2 s, the [end time (epoch s), duration (s)] pairs each stage gained
                 since are appended to ``$TANDEM_STAGES_FILE`` as one JSON line; tell runs
                 apart by their times. Writing holds the GIL for a moment every 2 s (8,000
@@ -68,15 +70,17 @@ def time_stages(path: str) -> None:
 
     django.setup()
     from backend.collab.core.room import Room
+    from backend.collab.edge.uvicorn_protocol import StallAbortingProtocol
     from backend.collab.storage.store import DjangoUpdateStore
 
-    samples: dict[str, list[tuple[float, float]]] = {
-        "queue": [],
-        "integrate": [],
-        "append": [],
-        "deliver": [],
-    }
-    arrived: dict[int, collections.deque[float]] = collections.defaultdict(collections.deque)
+    names = ("ingress", "queue", "integrate", "append", "deliver", "resident")
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    # Per room: (when its bytes arrived, when Room.receive got them) of each queued update,
+    # then the arrival of each integrated one until it is delivered.
+    arrived: dict[int, collections.deque[tuple[float, float]]] = collections.defaultdict(
+        collections.deque
+    )
+    integrated: dict[int, collections.deque[float]] = collections.defaultdict(collections.deque)
     clock = time.perf_counter
 
     def record(name: str, since: float) -> None:
@@ -92,18 +96,34 @@ def time_stages(path: str) -> None:
 
         return call
 
-    receive, integrate = Room.receive, Room._apply_client_update
+    receive, integrate, deliver = Room.receive, Room._apply_client_update, Room._deliver
     append = DjangoUpdateStore.append
+    data_received = StallAbortingProtocol.data_received
+
+    def stamped_data_received(self: Any, data: bytes) -> None:
+        self.stage_arrived = clock()
+        data_received(self, data)
 
     def stamped_receive(self: Room, peer: Any, frame: bytes) -> None:
         if frame[:2] == b"\x00\x02":  # a sync update: it goes through the room's queue
-            arrived[id(self)].append(clock())
+            now = clock()
+            connection = getattr(peer.outbox, "_connection", None)  # a FrameWriter's
+            bytes_arrived = getattr(connection, "stage_arrived", now)
+            record("ingress", bytes_arrived)
+            arrived[id(self)].append((bytes_arrived, now))
         receive(self, peer, frame)
 
     def waited_integrate(self: Room, write: Any) -> Any:
         if arrived[id(self)]:
-            record("queue", arrived[id(self)].popleft())
+            bytes_arrived, received = arrived[id(self)].popleft()
+            record("queue", received)
+            integrated[id(self)].append(bytes_arrived)
         return timed("integrate", integrate)(self, write)
+
+    def timed_deliver(self: Room, *args: Any, **kwargs: Any) -> Any:
+        timed("deliver", deliver)(self, *args, **kwargs)
+        if kwargs.get("sender") is not None and integrated[id(self)]:
+            record("resident", integrated[id(self)].popleft())
 
     async def timed_append(self: Any, *args: Any) -> Any:
         t0 = clock()
@@ -114,7 +134,8 @@ def time_stages(path: str) -> None:
 
     Room.receive = stamped_receive  # type: ignore[method-assign]
     Room._apply_client_update = waited_integrate  # type: ignore[method-assign]
-    Room._deliver = timed("deliver", Room._deliver)  # type: ignore[method-assign]
+    Room._deliver = timed_deliver  # type: ignore[method-assign]
+    StallAbortingProtocol.data_received = stamped_data_received  # type: ignore[method-assign]
     DjangoUpdateStore.append = timed_append  # type: ignore[method-assign,assignment]
 
     def write_every_2_s() -> None:
