@@ -114,6 +114,9 @@ class DocumentConsumer(AdmittingConsumer):
         room.join(self.peer)
         metrics.connections_open.inc()
         runtime.presence.join(room.document_id, self.channel_name_key, user.get_username())
+        direct = self.scope.get("extensions", {}).get(EXTENSION)
+        if direct is not None:
+            direct["receive"](self.receive_frame)  # binary messages skip ASGI from now on
         return None
 
     @property
@@ -137,20 +140,27 @@ class DocumentConsumer(AdmittingConsumer):
         await self.send(bytes_data=frame)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.room is None or self.peer is None:
-            return
-        metrics.bytes_received.inc(len(bytes_data or text_data or ""))
-        if bytes_data is None:
+        if bytes_data is not None:
+            self.receive_frame(bytes_data)
+        elif self.room is not None and self.peer is not None:
+            metrics.bytes_received.inc(len(text_data or ""))
             metrics.rejected("text_frame")
             self.peer.close(CloseCode.MALFORMED)
-        elif len(bytes_data) > settings.WS_MAX_MESSAGE_BYTES:
+
+    def receive_frame(self, frame: bytes) -> None:
+        """One binary message from the client: through ASGI, or straight from the server's
+        protocol where it offers that (``StallAbortingProtocol``)."""
+        if self.room is None or self.peer is None:
+            return
+        metrics.bytes_received.inc(len(frame))
+        if len(frame) > settings.WS_MAX_MESSAGE_BYTES:
             metrics.rejected("too_big")
             self.peer.close(CloseCode.TOO_BIG)
         elif not self.limiter.allow():
             metrics.rejected("rate_limited")
             self.peer.close(CloseCode.TOO_MANY)
         else:
-            self.room.receive(self.peer, bytes_data)
+            self.room.receive(self.peer, frame)
 
     async def disconnect(self, code: int) -> None:
         self.disconnected = True

@@ -1,6 +1,7 @@
-"""The direct frame writer of ``StallAbortingProtocol``, through a real uvicorn server and a
-raw TCP client: the frames it writes, its queue while the transport is paused, its bound,
-and what a closed connection leaves behind.
+"""The direct frames of ``StallAbortingProtocol``, through a real uvicorn server and a raw
+TCP client: the frames its writer writes, its queue while the transport is paused, its
+bound, what a closed connection leaves behind, and the messages it hands to the app's
+receiver.
 
 Each test runs the server in an event loop of its own, asyncio's and uvloop's (Tandem's).
 """
@@ -134,6 +135,10 @@ class RawClient:
         elif length == 127:
             (length,) = struct.unpack("!Q", await self.read_raw(8))
         return first & 0x0F, await self.read_raw(length)
+
+    def send(self, *frames: Frame) -> None:
+        """Write ``frames`` masked, as a client must, in one write."""
+        self.writer.write(b"".join(f.serialize(mask=True, extensions=[]) for f in frames))
 
     async def close(self) -> None:
         """Answer (or start) the closing handshake, then wait for the server to hang up."""
@@ -296,3 +301,95 @@ def test_a_closed_connection_is_freed_without_the_cycle_collector(run: Run) -> N
         gc.enable()
     assert len(held) == 6
     assert alive == []
+
+
+def _binary(payload: bytes) -> Frame:
+    return Frame(Opcode.BINARY, payload)
+
+
+def test_binary_messages_reach_the_receiver_in_order_with_the_asgi_ones(run: Run) -> None:
+    """A message queued before the app names its receiver, and a text message with the
+    binary ones behind it, go through ASGI; every other binary message, a fragmented one
+    too, goes to the receiver. The app sees all of them in the order they were sent."""
+    seen: list[tuple[str, bytes | str]] = []
+    protocols: list[StallAbortingProtocol] = []
+    done = asyncio.Event()
+
+    def remember(scope: dict[str, Any]) -> None:
+        protocols.append(scope["extensions"][EXTENSION]["open"].__self__)
+
+    async def script(writer: FrameWriter, receive: Receive, send: Send) -> None:
+        for _ in range(1000):  # the first message waits in the ASGI queue
+            if protocols[0].queue.qsize():
+                break
+            await asyncio.sleep(0.01)
+        protocols[0].receive_frames_with(lambda frame: seen.append(("direct", frame)))
+        while (message := await receive())["type"] == "websocket.receive":
+            seen.append(("asgi", message.get("bytes") or message["text"]))
+            writer.put(b"ok")
+        done.set()
+
+    async def scenario() -> None:
+        async with frame_server(script, max_bytes=1 << 20, on_scope=remember) as port:
+            client = await RawClient.connect(port)
+            client.send(_binary(b"first"))
+            assert await client.read_frame() == (Opcode.BINARY, b"ok")
+            client.send(_binary(b"second"), _binary(b"third"))
+            client.send(Frame(Opcode.TEXT, b"text"), _binary(b"behind the text"))
+            assert await client.read_frame() == (Opcode.BINARY, b"ok")
+            assert await client.read_frame() == (Opcode.BINARY, b"ok")
+            client.send(
+                Frame(Opcode.BINARY, b"frag", fin=False), Frame(Opcode.CONT, b"mented")
+            )
+            client.send(_binary(b"last"))
+            for _ in range(1000):
+                if len(seen) == 7:
+                    break
+                await asyncio.sleep(0.01)
+            await client.close()
+            await asyncio.wait_for(done.wait(), 10)
+
+    run(scenario())
+    assert seen == [
+        ("asgi", b"first"),
+        ("direct", b"second"),
+        ("direct", b"third"),
+        ("asgi", "text"),
+        ("asgi", b"behind the text"),
+        ("direct", b"fragmented"),
+        ("direct", b"last"),
+    ]
+
+
+def test_a_receiver_that_raises_closes_the_connection_with_1011(run: Run) -> None:
+    """The app's receiver fails on a message: the client gets close code 1011, the app
+    hears the disconnect, and nothing after it reaches the receiver."""
+    seen: list[bytes] = []
+    result: dict[str, Any] = {}
+
+    def receiver(frame: bytes) -> None:
+        seen.append(frame)
+        raise RuntimeError("the app failed")
+
+    def remember(scope: dict[str, Any]) -> None:
+        result["receive"] = scope["extensions"][EXTENSION]["receive"]
+
+    async def script(writer: FrameWriter, receive: Receive, send: Send) -> None:
+        result["receive"](receiver)
+        writer.put(b"ready")
+        result["disconnect"] = await receive()
+
+    async def scenario() -> None:
+        async with frame_server(script, max_bytes=1 << 20, on_scope=remember) as port:
+            client = await RawClient.connect(port)
+            assert await client.read_frame() == (Opcode.BINARY, b"ready")
+            client.send(_binary(b"boom"), _binary(b"after"))
+            opcode, payload = await client.read_frame()
+            assert opcode == Opcode.CLOSE
+            result["code"] = Close.parse(payload).code
+            await client.close()
+
+    run(scenario())
+    assert result["code"] == 1011
+    assert result["disconnect"]["type"] == "websocket.disconnect"
+    assert seen == [b"boom"]
