@@ -27,11 +27,12 @@ no task and no ASGI message per frame. It offers the way in too
 (``["tandem.frames"]["receive"]``): once the app names a receiver, each binary message is
 handed to it as it is parsed, in ``data_received``. Through ASGI each message was a dict in
 the queue, a wake-up of the app's task, and reading paused and resumed around it (uvicorn
-pauses after every message until the app takes it): 0.16-0.19 ms from the bytes' arrival to
-the room at p50 in the bench's 10-document fan-out. A text message, and any message while
-earlier ones still wait in the ASGI queue, goes through the queue, so the app sees every
-message in the order it came. Neither is offered with permessage-deflate, whose frames
-websockets must compress.
+pauses after every message until the app takes it). From the bytes' arrival to the room
+took 0.16-0.19 ms at p50 in the bench's 10-document fan-out that way, 0.10-0.12 ms handed
+over here; at 100 documents p99 1.84 -> 0.10 ms (docs/performance.md). A text message, and
+any message while earlier ones still wait in the ASGI queue, goes through the queue, so
+the app sees every message in the order it came. Neither is offered with
+permessage-deflate, whose frames websockets must compress.
 
 An idle connection is kept small: its receive queue and back-pressure flag are
 ``lean_primitives`` (nothing allocated until used), and the handshake's request and response,
