@@ -338,9 +338,7 @@ def test_binary_messages_reach_the_receiver_in_order_with_the_asgi_ones(run: Run
             client.send(Frame(Opcode.TEXT, b"text"), _binary(b"behind the text"))
             assert await client.read_frame() == (Opcode.BINARY, b"ok")
             assert await client.read_frame() == (Opcode.BINARY, b"ok")
-            client.send(
-                Frame(Opcode.BINARY, b"frag", fin=False), Frame(Opcode.CONT, b"mented")
-            )
+            client.send(Frame(Opcode.BINARY, b"frag", fin=False), Frame(Opcode.CONT, b"mented"))
             client.send(_binary(b"last"))
             for _ in range(1000):
                 if len(seen) == 7:
