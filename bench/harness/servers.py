@@ -176,24 +176,6 @@ def make_servers(selected: set[str] | None) -> list[Server]:
     patched = [str(PROJECT_PY), "bench/experiments/tandem_patched.py"]
     experiments = [
         Server(
-            "tandem-nohop",
-            "Tandem + patch: no per-frame DB-thread hop",
-            "tandem",
-            [[*patched, "--no-frame-hop"]],
-            TANDEM_ENV,
-            durable=True,
-        ),
-        Server(
-            "tandem-nohop-pool",
-            "Tandem + patches: no hop, pooled DB threads",
-            "tandem",
-            [[*patched, "--no-frame-hop", "--db-pool"]],
-            TANDEM_ENV,
-            durable=True,
-        ),
-    ]
-    experiments.append(
-        Server(
             "tandem-stages",
             "Tandem, each update's stages timed",
             "tandem",
@@ -201,7 +183,7 @@ def make_servers(selected: set[str] | None) -> list[Server]:
             {**TANDEM_ENV, "TANDEM_STAGES_FILE": str(LOGS / "tandem-stages.json")},
             durable=True,
         )
-    )
+    ]
     floor = [str(PROJECT_PY), "bench/experiments/asgi_floor.py", "{port}"]
     experiments += [
         Server("asgi-floor", "uvicorn + raw ASGI handshake", "path", [floor], TANDEM_ENV),
