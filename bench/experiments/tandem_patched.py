@@ -62,8 +62,9 @@ def time_stages(path: str) -> None:
 
         return call
 
-    receive, integrate, deliver = Room.receive, Room._apply_client_update, Room._deliver
-    append = DjangoUpdateStore.append
+    receive, append = Room.receive, DjangoUpdateStore.append
+    integrate = timed("integrate", Room._apply_client_update)
+    deliver = timed("deliver", Room._deliver)
     data_received = StallAbortingProtocol.data_received
 
     def stamped_data_received(self: Any, data: bytes) -> None:
@@ -84,10 +85,10 @@ def time_stages(path: str) -> None:
             bytes_arrived, received = arrived[id(self)].popleft()
             record("queue", received)
             integrated[id(self)].append(bytes_arrived)
-        return timed("integrate", integrate)(self, write)
+        return integrate(self, write)
 
     def timed_deliver(self: Room, *args: Any, **kwargs: Any) -> Any:
-        timed("deliver", deliver)(self, *args, **kwargs)
+        deliver(self, *args, **kwargs)
         if kwargs.get("sender") is not None and integrated[id(self)]:
             record("resident", integrated[id(self)].popleft())
 
