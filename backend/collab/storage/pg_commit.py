@@ -34,7 +34,7 @@ class LoopCommits:
     """``pg_append.append_batch`` as a coroutine, for ``GroupCommit``."""
 
     def __init__(self) -> None:
-        self._connections = LoopConnections(setup=ONE_PLAN, warm=pg_append.warm_statement())
+        self._connections = LoopConnections(setup=ONE_PLAN, warm=pg_append.warm_statements())
 
     def open_soon(self) -> None:
         """Open (and warm) a commit connection now, ahead of the first commit."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -59,12 +60,12 @@ class LoopConnections:
     """Prepared statements on connections of the event loop; as many open as statements ran
     at once, at most, and a successor for each past ``CONN_MAX_AGE``.
 
-    ``setup`` runs once on each new connection (a session setting); ``warm``, a statement
-    that changes nothing, runs once on each new connection before it is first used (not
-    prepared: its parameters' types, and so its prepared name, may differ from the real
-    statement's; the backend's catalogs and the plans of a function it calls are warm)."""
+    ``setup`` runs once on each new connection (a session setting); ``warm``, statements
+    that change nothing, run once on each new connection before it is first used (not
+    prepared: their parameters' types, and so their prepared names, may differ from the real
+    statements'; the backend's catalogs and the plans of the functions they call are warm)."""
 
-    def __init__(self, *, setup: str | None = None, warm: Statement | None = None) -> None:
+    def __init__(self, *, setup: str | None = None, warm: Sequence[Statement] = ()) -> None:
         self._setup = setup
         self._warm = warm
         self._idle: list[_Connection] = []
@@ -149,8 +150,7 @@ class LoopConnections:
             try:
                 if self._setup is not None:
                     await conn.execute(self._setup)
-                if self._warm is not None:
-                    sql, params = self._warm
+                for sql, params in self._warm:
                     await conn.execute(sql, params, prepare=False)
             except BaseException:
                 await conn.close()

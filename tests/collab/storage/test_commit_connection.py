@@ -34,7 +34,7 @@ def _commit_sessions(earlier: frozenset[int] = frozenset()) -> set[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid() AND query LIKE 'SELECT * FROM collab_append_updates(%%'"
+            " AND pid <> pg_backend_pid() AND query LIKE 'SELECT * FROM collab_append_update%%'"
         )
         return {pid for (pid,) in cursor.fetchall()} - earlier
 

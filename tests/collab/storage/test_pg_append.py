@@ -1,5 +1,6 @@
 """The one-round-trip append (``pg_append``) agrees with the statement-by-statement one and
-with ``writers_among``, and judges a write by a role change it waited for."""
+with ``writers_among``, and judges a write by a role change it waited for: for a batch of
+one write (``collab_append_update``) as for any other (``collab_append_updates``)."""
 
 from __future__ import annotations
 
@@ -136,8 +137,38 @@ def test_a_batch_gives_what_the_statement_path_gives() -> None:
     assert [s for s, _, _ in logs[0]] == [1, 2, 3, 4, 5, 6], "seqs with a gap"
 
 
+@pytest.mark.django_db
+def test_a_write_alone_gives_what_the_statement_path_gives() -> None:
+    """A batch of one write, by each kind of author and to a deleted document: the same
+    result, log and head as the reference path."""
+
+    def outcome(append: Any) -> list[tuple[Any, ...]]:
+        document = make_document()
+        cast = _cast(document)
+        gone = make_document()
+        gone_id = gone.pk
+        gone.delete()
+        seen: list[tuple[Any, ...]] = []
+        for name, author in cast.items():
+            (result,) = append([(document.pk, [PendingWrite(name.encode(), author)])])
+            head = Document.objects.get(pk=document.pk).head_seq
+            seen.append((name, result.previous, bool(result.refused), head))
+            assert result.refused in (frozenset(), {author})
+        seen.append(("gone", append([(gone_id, [PendingWrite(b"x", None)])])))
+        seen.append(("log", [(s, u) for s, u, _ in _log(document.pk)]))
+        return seen
+
+    fast = outcome(pg_append.append_batch)
+    assert fast == outcome(update_log.append_batch_by_statements)
+    assert fast[-2:] == [
+        ("gone", [None]),
+        ("log", [(1, b"owner"), (2, b"editor"), (3, b"no account")]),
+    ]
+
+
 @pytest.mark.django_db(transaction=True)
-def test_a_write_is_judged_by_the_removal_it_waited_for() -> None:
+@pytest.mark.parametrize("writes", [1, 2], ids=["one write", "two writes"])
+def test_a_write_is_judged_by_the_removal_it_waited_for(writes: int) -> None:
     """A removal holds the document row lock (as ``member_remove`` does) when the append
     starts: the append waits, and judges the author by the committed removal."""
     document = make_document()
@@ -158,9 +189,8 @@ def test_a_write_is_judged_by_the_removal_it_waited_for() -> None:
 
     def write() -> None:
         try:
-            results.append(
-                update_log.append_batch([(document.pk, [PendingWrite(b"w", editor.pk)])])
-            )
+            batch = [(document.pk, [PendingWrite(b"w", editor.pk)] * writes)]
+            results.append(update_log.append_batch(batch))
         finally:
             connection.close()
 
@@ -200,9 +230,9 @@ def test_a_failed_append_rolls_back_and_the_connection_goes_on() -> None:
 
 @pytest.mark.django_db
 def test_one_prepared_statement_whatever_the_sizes_of_ids() -> None:
-    """The call's parameters have one type each: an author id past 32,767 or a batch with
+    """The calls' parameters have one type each: an author id past 32,767 or a batch with
     no author at all runs the statement already prepared, not a second one (a new plan for
-    every size psycopg would pick for an integer array)."""
+    every size psycopg would pick for an integer)."""
     document = make_document()
     big = make_user(pk=70_000)
     share(document, big, Role.EDITOR)
@@ -211,15 +241,17 @@ def test_one_prepared_statement_whatever_the_sizes_of_ids() -> None:
         [PendingWrite(b"b", big.pk), PendingWrite(b"c", document.owner_id)],
         [PendingWrite(b"d", big.pk)],
         [PendingWrite(b"e", None)],
+        [PendingWrite(b"f", None), PendingWrite(b"g", None)],
     ]
     for writes in batches:
         pg_append.append_batch([(document.pk, writes)])
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT parameter_types::text FROM pg_prepared_statements"
-            " WHERE statement LIKE '%%collab_append_updates%%'"
+            " WHERE statement LIKE '%%collab_append_update%%' ORDER BY 1"
         )
         prepared = cursor.fetchall()
-    types = '{integer[],uuid[],bytea[],bigint[],text[],"timestamp with time zone",uuid[]}'
-    assert prepared == [(types,)]
-    assert [seq for seq, _, _ in _log(document.pk)] == [1, 2, 3, 4, 5]
+    one = '{uuid,bytea,bigint[],text[],"timestamp with time zone"}'
+    many = '{integer[],uuid[],bytea[],bigint[],text[],"timestamp with time zone",uuid[]}'
+    assert prepared == [(many,), (one,)]
+    assert [seq for seq, _, _ in _log(document.pk)] == [1, 2, 3, 4, 5, 6, 7]
