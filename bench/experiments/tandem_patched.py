@@ -17,6 +17,10 @@ have run on the event loop since, ``storage/pg_commit.py``), measured in docs/pe
                 since are appended to ``$TANDEM_STAGES_FILE`` as one JSON line; tell runs
                 apart by their times. Writing holds the GIL for a moment every 2 s (8,000
                 new pairs at 100 documents): a tail measured through it includes that.
+--batch-function-only
+                Send every batch to ``collab_append_updates``, a batch of one write too:
+                the append as it was before ``collab_append_update`` (migration
+                ``collab.0005``), to compare the two inside one run.
 """
 
 from __future__ import annotations
@@ -117,9 +121,20 @@ def time_stages(path: str) -> None:
     threading.Thread(target=write_every_2_s, daemon=True).start()
 
 
+def batch_function_only() -> None:
+    import django
+
+    django.setup()
+    from backend.collab.storage import pg_append
+
+    pg_append._only_write = lambda batch: None
+
+
 if __name__ == "__main__":
     flags = set(sys.argv[1:])
     if "--stages" in flags:
         time_stages(os.environ["TANDEM_STAGES_FILE"])
+    if "--batch-function-only" in flags:
+        batch_function_only()
     sys.argv = [sys.argv[0]]
     runpy.run_module("backend.serve", run_name="__main__", alter_sys=True)

@@ -182,7 +182,15 @@ def make_servers(selected: set[str] | None) -> list[Server]:
             [[*patched, "--stages"]],
             {**TANDEM_ENV, "TANDEM_STAGES_FILE": str(LOGS / "tandem-stages.json")},
             durable=True,
-        )
+        ),
+        Server(
+            "tandem-batchfn",
+            "Tandem, every batch through collab_append_updates",
+            "tandem",
+            [[*patched, "--batch-function-only"]],
+            TANDEM_ENV,
+            durable=True,
+        ),
     ]
     floor = [str(PROJECT_PY), "bench/experiments/asgi_floor.py", "{port}"]
     experiments += [
