@@ -9,13 +9,12 @@ import statistics
 import subprocess
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from .config import NODE_BIN, ROOT
 from .load import docs_for, settle
 from .plan import Plan
-from .procfs import Sampler, cpu_of, cpu_pressure, cpu_seconds, postgres_backends
+from .procfs import DatabaseCpu, Sampler, cpu_of, cpu_pressure
 from .report import fmt, log, median, percentile, summarize_runs
 from .servers import CRASHES, TOKENS, Server, tandem_bytes, tandem_metric
 
@@ -114,7 +113,9 @@ def bigroom_run(
             for p in procs:
                 p.command(f"start {plan.bigroom_warmup} {seconds} {plan.bigroom_drain}")
             time.sleep(plan.bigroom_warmup)
-            db0 = {pid: cpu_seconds(pid) for pid in (postgres_backends() if server.durable else [])}
+            database = DatabaseCpu()
+            if server.durable:
+                database.start()
             t0 = time.monotonic()
             cpu0, client0 = cpu_of(server.pids), cpu_of(clients)
             pressure0, load0 = cpu_pressure(), os.getloadavg()[0]
@@ -124,13 +125,7 @@ def bigroom_run(
             measured = {
                 "server_cpu_s": cpu_of(server.pids) - cpu0,
                 "client_cpu_s": cpu_of(clients) - client0,
-                "db_cpu_s": sum(
-                    max(0.0, cpu_seconds(pid) - t)
-                    for pid, t in db0.items()
-                    if Path(f"/proc/{pid}").exists()
-                )
-                if server.durable
-                else None,
+                "db_cpu_s": database.stop() if server.durable else None,
                 "window_s": window,
                 # Share of the window in which some task waited for a CPU (other sessions'
                 # processes included), and the 1-minute load average at its start and end.

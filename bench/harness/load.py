@@ -8,12 +8,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .config import NODE_BIN, ROOT
 from .database import new_documents
-from .procfs import Sampler, cpu_seconds, postgres_backends
+from .procfs import DatabaseCpu, Sampler, cpu_seconds
 from .report import log
 from .servers import CRASHES, TOKENS, Server
 
@@ -21,7 +20,7 @@ from .servers import CRASHES, TOKENS, Server
 @dataclass
 class Window:
     cpu: float = 0.0
-    db_cpu: float = 0.0
+    db_cpu: float | None = 0.0  # None: unknown (``DatabaseCpu.stop``)
     seconds: float = 0.0
 
 
@@ -39,7 +38,6 @@ def run_load(
     config = {**config, "style": server.style, "bases": server.bases}
     if server.style == "tandem":
         config["token"] = TOKENS[server.name]
-    db_pids = postgres_backends() if server.durable else []
     proc = subprocess.Popen(
         [NODE_BIN, "bench/load.mjs", json.dumps(config)],
         cwd=ROOT,
@@ -50,7 +48,7 @@ def run_load(
     deadline = time.monotonic() + timeout
     window = Window()
     mark: tuple[float, float, float] | None = None
-    db_start: dict[int, float] = {}
+    database = DatabaseCpu()
     result: dict[str, Any] = {}
     steps: list[dict[str, Any]] = []
     with Sampler(server.pids) as sampler:
@@ -59,19 +57,15 @@ def run_load(
             event = json.loads(line)
             now = time.monotonic()
             if event["event"] == "start":
-                db_pids = postgres_backends() if server.durable else []
-                db_start = {p: cpu_seconds(p) for p in db_pids}
+                if server.durable:
+                    database.start()
                 mark = (sum(cpu_seconds(p) for p in server.pids), 0.0, now)
             elif event["event"] == "stop" and mark is not None:
                 cpu = sum(cpu_seconds(p) for p in server.pids) - mark[0]
-                # Backends that exited during the window read as 0: count only survivors.
-                db_cpu = sum(
-                    max(0.0, cpu_seconds(p) - t)
-                    for p, t in db_start.items()
-                    if Path(f"/proc/{p}").exists()
-                )
+                db_cpu = database.stop() if server.durable else None
                 window.cpu += cpu
-                window.db_cpu += db_cpu
+                if window.db_cpu is not None:
+                    window.db_cpu = None if db_cpu is None else window.db_cpu + db_cpu
                 window.seconds += now - mark[2]
                 steps.append({"cpu_s": cpu, "db_cpu_s": db_cpu, "seconds": now - mark[2]})
                 mark = None

@@ -85,3 +85,25 @@ def cpu_pressure() -> float:
     except (OSError, IndexError):
         return 0.0
     return int(some.rsplit("total=", 1)[1]) / 1e6
+
+
+class DatabaseCpu:
+    """CPU seconds the bench database's backends spent between ``start`` and ``stop``.
+
+    A backend that opened in between counts from its start. One that was there at the start
+    and ended before the stop (a Tandem commit connection renewed past ``CONN_MAX_AGE``, for
+    one) makes the figure unknown: ``stop`` returns None rather than the survivors' share,
+    which had read as 0.00 s for a Tandem whose every connection was renewed in the window.
+    """
+
+    def __init__(self) -> None:
+        self._start: dict[int, float] = {}
+
+    def start(self) -> None:
+        self._start = {pid: cpu_seconds(pid) for pid in postgres_backends()}
+
+    def stop(self) -> float | None:
+        now = postgres_backends()
+        if any(pid not in now for pid in self._start):
+            return None
+        return sum(max(0.0, cpu_seconds(pid) - self._start.get(pid, 0.0)) for pid in now)
