@@ -23,24 +23,11 @@ from typing import Any
 from django.conf import settings
 from django.db import migrations
 
+from backend.collab.migrations._append_sql import append_names, postgresql_function
+
 
 def _function(apps: Any, schema_editor: Any) -> str:
-    quote = schema_editor.quote_name
-    document = apps.get_model("documents", "Document")
-    membership = apps.get_model("documents", "Membership")
-    update = apps.get_model("collab", "DocumentUpdate")
-    user = apps.get_model(settings.AUTH_USER_MODEL)
-
-    def table(model: Any) -> str:
-        return quote(model._meta.db_table)
-
-    def column(model: Any, name: str) -> str:
-        return quote(model._meta.get_field(name).column)
-
-    doc, upd, users, members = (table(m) for m in (document, update, user, membership))
-    d_id, head = column(document, "id"), column(document, "head_seq")
-    fields = ("document", "seq", "update", "author", "created_at")
-    columns = ", ".join(column(update, name) for name in fields)
+    n = append_names(apps, schema_editor)
     # The rule of ``permissions.role_from`` for "may edit": an author of no account (REST
     # restores, system writes) may; else an active account that owns the document or is a
     # member with an editing role (``p_editing``). A deleted account is as inactive.
@@ -53,40 +40,40 @@ LANGUAGE plpgsql VOLATILE AS $body$
 BEGIN
     -- Lock the documents in key order (batches of several processes cannot deadlock);
     -- one row per document found: its head.
-    RETURN QUERY SELECT NULL::integer, d.{d_id}, d.{head}, NULL::bigint[]
-        FROM {doc} AS d WHERE d.{d_id} = ANY(p_ids) ORDER BY d.{d_id} FOR UPDATE;
+    RETURN QUERY SELECT NULL::integer, d.{n.doc_id}, d.{n.head}, NULL::bigint[]
+        FROM {n.doc} AS d WHERE d.{n.doc_id} = ANY(p_ids) ORDER BY d.{n.doc_id} FOR UPDATE;
     -- Judge each write, number the allowed ones per document after its head, store them,
     -- raise the heads; one row per batch entry: how many kept, which authors refused.
     RETURN QUERY WITH w AS (
         SELECT * FROM unnest(p_entries, p_documents, p_bodies, p_authors)
             WITH ORDINALITY AS w(entry, document, body, author, n)
     ), judged AS (
-        SELECT w.entry, w.document, w.body, w.author, w.n, d.{head} AS head,
-            coalesce(w.author IS NULL OR (u.{column(user, "is_active")}
-                AND (d.{column(document, "owner")} = w.author
-                    OR m.{column(membership, "role")} = ANY(p_editing))),
+        SELECT w.entry, w.document, w.body, w.author, w.n, d.{n.head} AS head,
+            coalesce(w.author IS NULL OR (u.{n.is_active}
+                AND (d.{n.owner} = w.author
+                    OR m.{n.role} = ANY(p_editing))),
                 false) AS allowed  -- no account or no membership: NULL, so refused
-        FROM w JOIN {doc} AS d ON d.{d_id} = w.document
-        LEFT JOIN {users} AS u ON u.{column(user, "id")} = w.author
-        LEFT JOIN {members} AS m ON m.{column(membership, "document")} = w.document
-            AND m.{column(membership, "user")} = w.author
+        FROM w JOIN {n.doc} AS d ON d.{n.doc_id} = w.document
+        LEFT JOIN {n.users} AS u ON u.{n.user_id} = w.author
+        LEFT JOIN {n.members} AS m ON m.{n.member_document} = w.document
+            AND m.{n.member_user} = w.author
     ), numbered AS (
         SELECT judged.document, judged.body, judged.author,
             judged.head + row_number() OVER (PARTITION BY judged.document ORDER BY judged.n)
                 AS seq
         FROM judged WHERE judged.allowed
     ), stored AS (
-        INSERT INTO {upd} ({columns})
+        INSERT INTO {n.upd} ({n.columns})
         SELECT numbered.document, numbered.seq, numbered.body, numbered.author, p_now
         FROM numbered
     ), raised AS (
-        UPDATE {doc} AS d SET {head} = d.{head} + k.kept,
-            {column(document, "updated_at")} = p_now
+        UPDATE {n.doc} AS d SET {n.head} = d.{n.head} + k.kept,
+            {n.updated_at} = p_now
         FROM (
             SELECT i.id, count(numbered.document) AS kept FROM unnest(p_ids) AS i(id)
             LEFT JOIN numbered ON numbered.document = i.id GROUP BY i.id
         ) AS k
-        WHERE d.{d_id} = k.id
+        WHERE d.{n.doc_id} = k.id
     )
     SELECT judged.entry, NULL::uuid, count(*) FILTER (WHERE judged.allowed),
         coalesce(array_agg(DISTINCT judged.author) FILTER (WHERE NOT judged.allowed), '{{}}')
@@ -96,19 +83,6 @@ $body$
 """
 
 
-def create(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(_function(apps, schema_editor))
-
-
-def drop(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "DROP FUNCTION collab_append_updates"
-            "(integer[], uuid[], bytea[], bigint[], text[], timestamptz, uuid[])"
-        )
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("collab", "0003_document_indexed_by_seq_only"),
@@ -116,4 +90,10 @@ class Migration(migrations.Migration):
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
-    operations = [migrations.RunPython(create, drop)]
+    operations = [
+        postgresql_function(
+            _function,
+            "DROP FUNCTION collab_append_updates"
+            "(integer[], uuid[], bytea[], bigint[], text[], timestamptz, uuid[])",
+        )
+    ]

@@ -19,27 +19,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.db import migrations
+
+from backend.collab.migrations._append_sql import append_names, postgresql_function
 
 
 def _function(apps: Any, schema_editor: Any) -> str:
-    quote = schema_editor.quote_name
-    document = apps.get_model("documents", "Document")
-    membership = apps.get_model("documents", "Membership")
-    update = apps.get_model("collab", "DocumentUpdate")
-    user = apps.get_model(settings.AUTH_USER_MODEL)
-
-    def table(model: Any) -> str:
-        return quote(model._meta.db_table)
-
-    def column(model: Any, name: str) -> str:
-        return quote(model._meta.get_field(name).column)
-
-    doc, upd, users, members = (table(m) for m in (document, update, user, membership))
-    d_id, head = column(document, "id"), column(document, "head_seq")
-    fields = ("document", "seq", "update", "author", "created_at")
-    columns = ", ".join(column(update, name) for name in fields)
+    n = append_names(apps, schema_editor)
     # The rule of ``permissions.role_from`` for "may edit", as in ``collab.0004``: an author
     # of no account may; else an active account that owns the document or is a member with
     # an editing role (``p_editing``). A deleted account (no row) may not.
@@ -52,24 +38,24 @@ DECLARE
     v_head bigint;
     v_owner bigint;
 BEGIN
-    SELECT d.{head}, d.{column(document, "owner")} INTO v_head, v_owner
-        FROM {doc} AS d WHERE d.{d_id} = p_document FOR UPDATE;
+    SELECT d.{n.head}, d.{n.owner} INTO v_head, v_owner
+        FROM {n.doc} AS d WHERE d.{n.doc_id} = p_document FOR UPDATE;
     IF NOT FOUND THEN
         RETURN;  -- no row: the document is gone
     END IF;
     o_head := v_head;
     o_allowed := p_author IS NULL OR coalesce((
-        SELECT u.{column(user, "is_active")}
-            AND (v_owner = p_author OR m.{column(membership, "role")} = ANY(p_editing))
-        FROM {users} AS u
-        LEFT JOIN {members} AS m ON m.{column(membership, "document")} = p_document
-            AND m.{column(membership, "user")} = u.{column(user, "id")}
-        WHERE u.{column(user, "id")} = p_author
+        SELECT u.{n.is_active}
+            AND (v_owner = p_author OR m.{n.role} = ANY(p_editing))
+        FROM {n.users} AS u
+        LEFT JOIN {n.members} AS m ON m.{n.member_document} = p_document
+            AND m.{n.member_user} = u.{n.user_id}
+        WHERE u.{n.user_id} = p_author
     ), false);
     IF o_allowed THEN
-        INSERT INTO {upd} ({columns}) VALUES (p_document, v_head + 1, p_body, p_author, p_now);
-        UPDATE {doc} SET {head} = v_head + 1, {column(document, "updated_at")} = p_now
-            WHERE {d_id} = p_document;
+        INSERT INTO {n.upd} ({n.columns}) VALUES (p_document, v_head + 1, p_body, p_author, p_now);
+        UPDATE {n.doc} SET {n.head} = v_head + 1, {n.updated_at} = p_now
+            WHERE {n.doc_id} = p_document;
     END IF;
     RETURN NEXT;
 END
@@ -77,19 +63,12 @@ $body$
 """
 
 
-def create(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(_function(apps, schema_editor))
-
-
-def drop(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "DROP FUNCTION collab_append_update(uuid, bytea, bigint, text[], timestamptz)"
-        )
-
-
 class Migration(migrations.Migration):
     dependencies = [("collab", "0004_append_function")]
 
-    operations = [migrations.RunPython(create, drop)]
+    operations = [
+        postgresql_function(
+            _function,
+            "DROP FUNCTION collab_append_update(uuid, bytea, bigint, text[], timestamptz)",
+        )
+    ]
