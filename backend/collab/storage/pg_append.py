@@ -14,14 +14,15 @@ editor's commit, most of the time) calls ``collab_append_update`` (migration
    document after its head, inserts them and raises the heads; it returns, per batch entry,
    how many writes were kept and which authors were refused.
 
-Two statements in each function, not one: under READ COMMITTED each reads the snapshot
-taken when it starts. The second starts once the first holds the locks, so it judges
-authors by the roles committed by then, as ``writers_among`` after ``select_for_update``
-does: a role change takes the same lock (``documents.services``), so a write stored after
-the change's commit is judged by it. They were sent as two statements in one pipeline
-before: one call is one statement less for psycopg to send and PostgreSQL to execute (a
-one-document commit 10 ms after the last: 2.1 -> 1.8 ms p50). As one plain statement with
-the same CTEs the call cost the same; the one-write function, 1.83 -> 1.55 ms.
+The lock and the judging are two statements in each function, not one: under READ
+COMMITTED each reads the snapshot taken when it starts. The judging starts once the lock
+is held, so it judges authors by the roles committed by then, as ``writers_among`` after
+``select_for_update`` does: a role change takes the same lock (``documents.services``), so
+a write stored after the change's commit is judged by it. The batch function's two were
+sent as two statements in one pipeline before: one call is one statement less for psycopg
+to send and PostgreSQL to execute (a one-document commit 10 ms after the last: 2.1 -> 1.8
+ms p50). As one plain statement with the same CTEs the call cost the same; the one-write
+function, 1.83 -> 1.55 ms.
 
 Prepared, not sent as text; PostgreSQL keeps the function's own statements' plans for the
 session. Parsing and planning the judging statement cost PostgreSQL more than running it
