@@ -110,7 +110,7 @@ def appended_from(batch: Batch, rows: list[tuple[Any, ...]]) -> list[Appended | 
         if not rows:
             return [None]
         ((head, allowed),) = rows
-        refused = frozenset() if allowed or one.author_id is None else {one.author_id}
+        refused = () if allowed or one.author_id is None else (one.author_id,)
         return [Appended(int(head), frozenset(refused))]
     heads = {document_id: int(head) for entry, document_id, head, _ in rows if entry is None}
     judged = {
