@@ -113,9 +113,8 @@ def bigroom_run(
             for p in procs:
                 p.command(f"start {plan.bigroom_warmup} {seconds} {plan.bigroom_drain}")
             time.sleep(plan.bigroom_warmup)
-            database = DatabaseCpu()
-            if server.durable:
-                database.start()
+            database = DatabaseCpu(server.durable)
+            database.start()
             t0 = time.monotonic()
             cpu0, client0 = cpu_of(server.pids), cpu_of(clients)
             pressure0, load0 = cpu_pressure(), os.getloadavg()[0]
@@ -125,7 +124,7 @@ def bigroom_run(
             measured = {
                 "server_cpu_s": cpu_of(server.pids) - cpu0,
                 "client_cpu_s": cpu_of(clients) - client0,
-                "db_cpu_s": database.stop() if server.durable else None,
+                "db_cpu_s": database.stop(),
                 "window_s": window,
                 # Share of the window in which some task waited for a CPU (other sessions'
                 # processes included), and the 1-minute load average at its start and end.

@@ -48,7 +48,7 @@ def run_load(
     deadline = time.monotonic() + timeout
     window = Window()
     mark: tuple[float, float, float] | None = None
-    database = DatabaseCpu()
+    database = DatabaseCpu(server.durable)
     result: dict[str, Any] = {}
     steps: list[dict[str, Any]] = []
     with Sampler(server.pids) as sampler:
@@ -57,12 +57,11 @@ def run_load(
             event = json.loads(line)
             now = time.monotonic()
             if event["event"] == "start":
-                if server.durable:
-                    database.start()
+                database.start()
                 mark = (sum(cpu_seconds(p) for p in server.pids), 0.0, now)
             elif event["event"] == "stop" and mark is not None:
                 cpu = sum(cpu_seconds(p) for p in server.pids) - mark[0]
-                db_cpu = database.stop() if server.durable else None
+                db_cpu = database.stop()
                 window.cpu += cpu
                 if window.db_cpu is not None:
                     window.db_cpu = None if db_cpu is None else window.db_cpu + db_cpu

@@ -94,15 +94,20 @@ class DatabaseCpu:
     and ended before the stop (a Tandem commit connection renewed past ``CONN_MAX_AGE``, for
     one) makes the figure unknown: ``stop`` returns None rather than the survivors' share,
     which had read as 0.00 s for a Tandem whose every connection was renewed in the window.
+    Not ``measured`` (a server with no database): nothing is read, and ``stop`` returns None.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, measured: bool) -> None:
+        self._measured = measured
         self._start: dict[int, float] = {}
 
     def start(self) -> None:
-        self._start = {pid: cpu_seconds(pid) for pid in postgres_backends()}
+        if self._measured:
+            self._start = {pid: cpu_seconds(pid) for pid in postgres_backends()}
 
     def stop(self) -> float | None:
+        if not self._measured:
+            return None
         now = postgres_backends()
         if any(pid not in now for pid in self._start):
             return None
