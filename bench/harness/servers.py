@@ -58,7 +58,7 @@ class Server:
     commands: list[list[str]]
     env: dict[str, str] = field(default_factory=dict)
     durable: bool = False
-    fanout_only: bool = False  # a floor for fan-out targets: no audience, saturation, catch-up
+    catchup: bool = True  # False: a floor for targets other than catch-up's, left out of it
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
 
@@ -169,7 +169,7 @@ def make_servers(selected: set[str] | None) -> list[Server]:
             "path",
             [bare_durable_2r, bare_durable_2r],
             durable=True,
-            fanout_only=True,
+            catchup=False,
         ),
     ]
     # Experiments (bench/experiments/tandem_patched.py): run only when named in --servers.

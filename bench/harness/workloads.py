@@ -83,7 +83,6 @@ def workload_fanout(
 
 
 def workload_audience(servers: list[Server], plan: Plan) -> dict[str, Any]:
-    servers = [s for s in servers if not s.fanout_only]
     out: dict[str, Any] = {s.name: {} for s in servers}
     for readers in plan.audience:
         for server in servers:
@@ -126,7 +125,7 @@ def workload_audience(servers: list[Server], plan: Plan) -> dict[str, Any]:
 
 def workload_saturation(servers: list[Server], plan: Plan) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for server in [s for s in servers if not s.fanout_only]:
+    for server in servers:
         results = []
         for _ in range(plan.saturation_runs):
             docs = docs_for(server, plan.saturation_docs, "saturation")
@@ -167,7 +166,7 @@ def workload_catchup(servers: list[Server], plan: Plan) -> dict[str, Any]:
     replays from a sequence number with its ``hello`` extension)."""
     out: dict[str, Any] = {}
     for server in servers:
-        if server.fanout_only or (len(server.commands) > 1 and not plan.catchup_replicas):
+        if not server.catchup or (len(server.commands) > 1 and not plan.catchup_replicas):
             continue  # ~100 s at Tandem's ~100 updates/s; the quick pass covers the replicas
         [doc] = docs_for(server, 1, "catchup")
         modes = [False, True] if server.style == "tandem" else [False]
