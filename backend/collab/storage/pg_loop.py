@@ -31,6 +31,7 @@ import psycopg
 from django.db import connection
 
 from backend.collab.storage.db import STALE_AFTER
+from backend.collab.storage.pg_wire import WireCalls
 from backend.db_connections import own_connection_params
 
 logger = logging.getLogger(__name__)
@@ -41,10 +42,7 @@ Statement = tuple[str, tuple[object, ...]]
 class _Connection:
     def __init__(self, conn: psycopg.AsyncConnection[Any], loop: asyncio.AbstractEventLoop):
         self.conn = conn
-        # One cursor for the connection's life: run again with the same query object, a
-        # cursor keeps the dumpers it chose (a new one looks them up again: dumping a
-        # one-write append's parameters took 19 us so, 12 us on a cursor run again).
-        self.cursor = conn.cursor()
+        self.calls = WireCalls(conn)  # the statements, prepared, without a cursor
         self.loop = loop
         self.opened_at = self.used_at = time.monotonic()
         # Opening the connection that replaces this one (past CONN_MAX_AGE); once it is
@@ -72,13 +70,12 @@ class LoopConnections:
         self._renewals: set[asyncio.Task[None]] = set()
         self._opening: asyncio.Task[None] | None = None  # ``open_soon``'s
 
-    async def fetch_all(self, sql: str, params: Any) -> list[tuple[Any, ...]]:
+    async def fetch_all(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         """The rows of ``sql``, prepared on the connection, with Django's exceptions."""
         held = await self._take()
         try:
             with connection.wrap_database_errors:  # Django's exceptions, as its thread raises
-                await held.cursor.execute(sql, params, prepare=True)
-                rows = await held.cursor.fetchall()
+                rows = await held.calls.fetch_all(sql, params)
         except BaseException:
             await held.conn.close()  # the statement's fate is unknown: this connection is done
             raise
@@ -146,7 +143,7 @@ class LoopConnections:
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _Connection:
         with connection.wrap_database_errors:
-            conn = await psycopg.AsyncConnection.connect(**_connect_params(), autocommit=True)
+            conn = await psycopg.AsyncConnection.connect(**own_connection_params(), autocommit=True)
             try:
                 if self._setup is not None:
                     await conn.execute(self._setup)
@@ -156,13 +153,6 @@ class LoopConnections:
                 await conn.close()
                 raise
         return _Connection(conn, loop)
-
-
-def _connect_params() -> dict[str, Any]:
-    """A loop connection's parameters: Django's own, with prepared statements on."""
-    params = own_connection_params()
-    params["prepare_threshold"] = 5  # Django's None turns off even ``prepare=True``
-    return params
 
 
 async def _answers(conn: psycopg.AsyncConnection[Any]) -> bool:

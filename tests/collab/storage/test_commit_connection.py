@@ -137,8 +137,8 @@ async def test_a_commit_connection_past_conn_max_age_is_renewed_beside_the_path(
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
     # Past its age, the connection still commits while its successor opens: here the
     # successor cannot connect, and no append waits for it or fails with it.
-    reachable = pg_loop._connect_params
-    monkeypatch.setattr(pg_loop, "_connect_params", lambda: {**reachable(), "port": 1})
+    reachable = pg_loop.own_connection_params
+    monkeypatch.setattr(pg_loop, "own_connection_params", lambda: {**reachable(), "port": 1})
     await store.append(document.pk, [PendingWrite(b"unrenewed", None)])
     failed = "could not open a database connection ahead of use"
 
@@ -148,7 +148,7 @@ async def test_a_commit_connection_past_conn_max_age_is_renewed_beside_the_path(
     await _eventually(renewal_failed, "the failed renewal's warning")
     assert await sync_to_async(_commit_sessions)(earlier) == {first}
     # Renewed at its next use; the successor then takes its place and the old one is closed.
-    monkeypatch.setattr(pg_loop, "_connect_params", reachable)
+    monkeypatch.setattr(pg_loop, "own_connection_params", reachable)
     await store.append(document.pk, [PendingWrite(b"renewing", None)])
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", None)
 
