@@ -21,6 +21,9 @@ have run on the event loop since, ``storage/pg_commit.py``), measured in docs/pe
                 Send every batch to ``collab_append_updates``, a batch of one write too:
                 the append as it was before ``collab_append_update`` (migration
                 ``collab.0005``), to compare the two inside one run.
+--cursor        Run the event loop's statements (the commit's, admission's) through a
+                psycopg cursor kept per connection, ``execute(prepare=True)`` then
+                ``fetchall``, as before ``pg_wire``: to compare the two inside one run.
 """
 
 from __future__ import annotations
@@ -130,11 +133,34 @@ def batch_function_only() -> None:
     pg_append._only_write = lambda batch: None
 
 
+def cursor_statements() -> None:
+    import django
+
+    django.setup()
+    from backend.collab.storage import pg_wire
+
+    start = pg_wire.WireCalls.__init__
+
+    def with_cursor(self: Any, conn: Any) -> None:
+        start(self, conn)
+        conn.prepare_threshold = 5  # as the loop's connections were opened: prepare=True works
+        self.cursor = conn.cursor()  # one for the connection's life, as pg_loop kept it
+
+    async def fetch_all(self: Any, sql: str, params: Any) -> Any:
+        await self.cursor.execute(sql, params, prepare=True)
+        return await self.cursor.fetchall()
+
+    pg_wire.WireCalls.__init__ = with_cursor  # type: ignore[method-assign]
+    pg_wire.WireCalls.fetch_all = fetch_all  # type: ignore[method-assign]
+
+
 if __name__ == "__main__":
     flags = set(sys.argv[1:])
     if "--stages" in flags:
         time_stages(os.environ["TANDEM_STAGES_FILE"])
     if "--batch-function-only" in flags:
         batch_function_only()
+    if "--cursor" in flags:
+        cursor_statements()
     sys.argv = [sys.argv[0]]
     runpy.run_module("backend.serve", run_name="__main__", alter_sys=True)

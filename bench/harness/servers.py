@@ -191,6 +191,14 @@ def make_servers(selected: set[str] | None) -> list[Server]:
             TANDEM_ENV,
             durable=True,
         ),
+        Server(
+            "tandem-cursor",
+            "Tandem, the loop's statements through a psycopg cursor",
+            "tandem",
+            [[*patched, "--cursor"]],
+            TANDEM_ENV,
+            durable=True,
+        ),
     ]
     floor = [str(PROJECT_PY), "bench/experiments/asgi_floor.py", "{port}"]
     experiments += [
