@@ -28,10 +28,12 @@ Prepared, not sent as text; PostgreSQL keeps the function's own statements' plan
 session. Parsing and planning the judging statement cost PostgreSQL more than running it
 (0.25-0.5 ms against 0.2 ms for five writes); PostgreSQL still plans it afresh at each run
 unless told to keep one generic plan, as the rooms' commit connections are (``pg_commit``:
-0.2 ms of 0.8). Django's own cursors bind parameters client-side and prepare nothing; this
-statement uses a server-side binding cursor of its own. A connection pooler in transaction
-mode (PgBouncer < 1.21) cannot hold prepared statements: point ``DATABASE_URL`` past it or
-use session mode (docs/operations.md).
+0.2 ms of 0.8). Django's own cursors bind parameters client-side and prepare nothing; on
+the event loop this statement is sent through libpq's connection without a cursor
+(``pg_wire``), on a thread through a server-side binding cursor of its own
+(``_run_prepared``). A connection pooler in transaction mode (PgBouncer < 1.21) cannot hold
+prepared statements: point ``DATABASE_URL`` past it or use session mode
+(docs/operations.md).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ was a prepared statement of its own, parsed and planned at its first use on each
 (the append's: 0.2-0.4 ms more than a call prepared already, once per connection).
 Typed here, a statement has one set of parameter types, and dumping is cheaper: the append's
 parameters for one / ten writes took 36 / 83 us of the event loop to dump as plain lists,
-19 / 29 us typed, 12 / 21 us typed on a cursor that is run again (``pg_loop``).
+19 / 29 us typed, 12 / 21 us typed on a cursor that is run again (as ``pg_loop`` ran them
+before ``pg_wire``).
 
 The dumpers are registered with psycopg's global adapters as this module is imported, and a
 connection copies those as it opens: ``CollabConfig.ready`` imports it before Django opens
