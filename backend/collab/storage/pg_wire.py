@@ -7,18 +7,18 @@ statement cache, runs psycopg's wait machinery for each step, and builds a resul
 ``WireCalls`` converts each statement once per connection, prepares it at its first call,
 then per call only dumps the parameters with the connection's adapters (a ``Transformer``
 kept for the connection's life), sends ``Bind``/``Execute``/``Sync``, flushes, waits for the
-socket with the event loop and loads the rows. A script of 2026-12-04 (docs/performance.md,
-run X's section) measured the cursor against this, interleaved on one connection: p50
-1.57 -> 1.38 ms and the client's CPU 0.55 -> 0.38 ms per call 10 ms apart (the fan-out's
-pace), 0.61 -> 0.58 ms and 0.19 -> 0.13 ms back to back.
+socket with the event loop and loads the rows. Against the cursor (docs/performance.md,
+run AA's section): the client's CPU per append 200 -> 144 us 10 ms apart (the fan-out's
+pace) and 90 -> 71 us back to back; in the 100-document fan-out, 9-14 % less server CPU and
+6-16 % less p99 in three runs against a server that kept the cursor.
 
 The protocol is libpq's, as psycopg's own generators drive it: flush until the output is
 written (a megabyte paste takes several socket writes), then consume input until libpq is
 no longer busy and take results until there is none. Statements are written with ``%b``
 placeholders, as for a cursor (and no other ``%``), and sent with binary parameters and
-binary results. An
-error result raises psycopg's exception for its SQLSTATE; any failure or cancellation
-leaves the connection in an unknown state, and the caller (``pg_loop``) closes it.
+binary results. An error result raises psycopg's exception for its SQLSTATE; any failure
+or cancellation leaves the connection in an unknown state, and the caller (``pg_loop``)
+closes it.
 """
 
 from __future__ import annotations
