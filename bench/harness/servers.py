@@ -213,6 +213,12 @@ def make_servers(selected: set[str] | None) -> list[Server]:
     ]
     if selected is None:
         return servers
+    known = [s.name for s in servers + experiments]
+    if unknown := selected - set(known):
+        raise SystemExit(
+            f"unknown server(s) {', '.join(sorted(unknown))} in --servers; "
+            f"choose from {', '.join(known)}"
+        )
     return [s for s in servers + experiments if s.name in selected]
 
 

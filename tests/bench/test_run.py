@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
@@ -38,3 +40,13 @@ def test_a_full_run_has_the_real_editors_fan_out_but_not_the_capacity_check() ->
     assert "capacity" in keys
     assert "capacity" not in full
     assert "profile" not in full
+
+
+def test_an_unknown_server_name_is_refused_with_the_names_to_choose_from() -> None:
+    bench_run()  # puts the harness where ``python bench/run.py`` finds it
+    servers = importlib.import_module("harness.servers")
+    chosen = servers.make_servers({"tandem", "bare-relay", "tandem-cursor"})
+    assert [s.name for s in chosen] == ["tandem", "bare-relay", "tandem-cursor"]
+    with pytest.raises(SystemExit, match=r"unknown server\(s\) bare in --servers") as refused:
+        servers.make_servers({"tandem", "bare"})
+    assert "bare-relay" in str(refused.value)
