@@ -213,13 +213,13 @@ def make_servers(selected: set[str] | None) -> list[Server]:
     ]
     if selected is None:
         return servers
-    known = [s.name for s in servers + experiments]
-    if unknown := selected - set(known):
+    known = servers + experiments
+    if unknown := selected - {s.name for s in known}:
         raise SystemExit(
             f"unknown server(s) {', '.join(sorted(unknown))} in --servers; "
-            f"choose from {', '.join(known)}"
+            f"choose from {', '.join(s.name for s in known)}"
         )
-    return [s for s in servers + experiments if s.name in selected]
+    return [s for s in known if s.name in selected]
 
 
 def fetch_token(server: Server) -> str:
